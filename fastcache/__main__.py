@@ -1,0 +1,3 @@
+from fastcache.cli import main
+
+raise SystemExit(main())

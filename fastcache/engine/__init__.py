@@ -1,0 +1,1 @@
+"""The shard engine: keyspace, command table and command handlers. No I/O."""

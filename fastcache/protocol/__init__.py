@@ -1,0 +1,1 @@
+"""RESP2/RESP3 wire format, sans-IO: bytes to commands, reply values to bytes."""

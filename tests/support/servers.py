@@ -1,0 +1,93 @@
+"""Start real redis-server and fastcache-server processes on free loopback ports."""
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+from tests.support.resp import RawClient
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_ready(port, proc, timeout=15.0, password=None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("server exited with %s" % proc.returncode)
+        try:
+            c = RawClient(port, timeout=2)
+            try:
+                if password:
+                    c.call("AUTH", password)
+                if c.call("PING") == b"+PONG\r\n":
+                    return
+            finally:
+                c.close()
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError("server on port %d did not come up" % port)
+
+
+class ServerProcess:
+    """A server child process; stop() terminates it and removes its directory."""
+
+    def __init__(self, argv, port, workdir, password=None):
+        self.port = port
+        self.dir = workdir
+        self.log = open(os.path.join(workdir, "server.log"), "wb")
+        self.proc = subprocess.Popen(argv, cwd=workdir, stdout=self.log, stderr=subprocess.STDOUT)
+        try:
+            wait_ready(port, self.proc, password=password)
+        except Exception:
+            self.stop()
+            raise
+
+    def output(self):
+        with open(os.path.join(self.dir, "server.log"), "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def stop(self, sig=None):
+        if self.proc.poll() is None:
+            if sig is None:
+                self.proc.terminate()
+            else:
+                self.proc.send_signal(sig)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def redis_available():
+    return shutil.which("redis-server") is not None
+
+
+def start_redis(*extra):
+    port = free_port()
+    workdir = tempfile.mkdtemp(prefix="redis-ref-")
+    argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+            "--appendonly", "no", "--dir", workdir, *extra]
+    return ServerProcess(argv, port, workdir)
+
+
+def start_fastcache(*extra, shards=None, password=None):
+    port = free_port()
+    workdir = tempfile.mkdtemp(prefix="fastcache-")
+    argv = [sys.executable, "-m", "fastcache", "--port", str(port), "--dir", workdir]
+    if shards is not None:
+        argv += ["--shards", str(shards)]
+    argv += list(extra)
+    return ServerProcess(argv, port, workdir, password=password)
