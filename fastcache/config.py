@@ -1,0 +1,235 @@
+"""One Config object: defaults < TOML file < FASTCACHE_* environment < flags.
+
+Every key is declared once in SCHEMA with its parser, default and whether
+CONFIG SET may change it at run time. Values are stored parsed (ints, bools,
+lists); `render` gives the text CONFIG GET shows, as Redis prints it.
+"""
+import fnmatch
+import os
+import tomllib
+
+
+class ConfigError(Exception):
+    """A bad key or value; str() is the one-line message for the user."""
+
+    def __init__(self, key, problem):
+        super().__init__("%s: %s" % (key, problem))
+        self.key = key
+        self.problem = problem
+
+
+_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1024, "m": 1000 ** 2, "mb": 1024 ** 2,
+          "g": 1000 ** 3, "gb": 1024 ** 3}
+
+
+def _words(text):
+    return text.split() if isinstance(text, str) else [str(w) for w in text]
+
+
+class Option:
+    """One config key: how to parse, validate and render it."""
+
+    def __init__(self, name, default, parse, render=str, mutable=True):
+        self.name = name
+        self.parse = parse
+        self.render = render
+        self.mutable = mutable
+        self.default = parse(default)
+
+
+def integer(low, high):
+    def parse(value):
+        if isinstance(value, bool):
+            raise ValueError("argument couldn't be parsed into an integer")
+        try:
+            n = int(str(value).strip())
+        except ValueError:
+            raise ValueError("argument couldn't be parsed into an integer") from None
+        if not low <= n <= high:
+            raise ValueError("argument must be between %d and %d inclusive" % (low, high))
+        return n
+    return parse
+
+
+def memory(low, high):
+    def parse(value):
+        text = str(value).strip().lower()
+        digits = text.rstrip("kmgb")
+        unit = text[len(digits):]
+        if unit not in _UNITS or not digits.lstrip("-").isdigit():
+            raise ValueError("argument must be a memory value")
+        n = int(digits) * _UNITS[unit]
+        if not low <= n <= high:
+            raise ValueError("argument must be between %d and %d inclusive" % (low, high))
+        return n
+    return parse
+
+
+def yes_no(value):
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text not in ("yes", "no"):
+        raise ValueError("argument must be 'yes' or 'no'")
+    return text == "yes"
+
+
+def render_bool(value):
+    return "yes" if value else "no"
+
+
+def one_of(*choices):
+    def parse(value):
+        text = str(value).strip().lower()
+        if text not in choices:
+            raise ValueError("argument(s) must be one of the following: %s" % ", ".join(choices))
+        return text
+    return parse
+
+
+def text(value):
+    return str(value)
+
+
+def addresses(value):
+    words = _words(value)
+    if not words:
+        raise ValueError("at least one address is required")
+    return words
+
+
+def save_rules(value):
+    """'3600 1 300 100' (or a TOML list) -> [(seconds, changes), ...]; '' disables."""
+    words = _words(value)
+    if len(words) % 2:
+        raise ValueError("save rules come in <seconds> <changes> pairs")
+    try:
+        nums = [int(w) for w in words]
+    except ValueError:
+        raise ValueError("save rules must be integers") from None
+    if any(n < 0 for n in nums):
+        raise ValueError("save rules must not be negative")
+    return list(zip(nums[::2], nums[1::2]))
+
+
+def render_save(rules):
+    return " ".join("%d %d" % pair for pair in rules)
+
+
+def cpu_count():
+    return os.cpu_count() or 1
+
+
+INT_MAX = 2 ** 31 - 1
+LLONG_MAX = 2 ** 63 - 1
+
+SCHEMA = {opt.name: opt for opt in [
+    Option("bind", "127.0.0.1", addresses, " ".join, mutable=False),
+    Option("port", 6379, integer(0, 65535), mutable=False),
+    Option("shards", cpu_count(), integer(1, 256), mutable=False),
+    Option("databases", 16, integer(1, INT_MAX), mutable=False),
+    Option("requirepass", "", text),
+    Option("protected-mode", "yes", yes_no, render_bool),
+    Option("maxclients", 10000, integer(1, 2 ** 32 - 1)),
+    Option("timeout", 0, integer(0, INT_MAX)),
+    Option("proto-max-bulk-len", 512 * 1024 ** 2, memory(1024 ** 2, LLONG_MAX)),
+    Option("client-query-buffer-limit", 1024 ** 3, memory(1024 ** 2, LLONG_MAX)),
+    Option("dir", ".", text, mutable=False),
+    Option("loglevel", "notice", one_of("debug", "verbose", "notice", "warning", "nothing")),
+    Option("logfile", "", text, mutable=False),
+    Option("hz", 10, integer(0, INT_MAX)),
+    Option("tcp-backlog", 511, integer(0, INT_MAX), mutable=False),
+    Option("tcp-keepalive", 300, integer(0, INT_MAX)),
+    Option("slowlog-log-slower-than", 10000, integer(-1, LLONG_MAX)),
+    Option("slowlog-max-len", 128, integer(0, LLONG_MAX)),
+    Option("save", "3600 1 300 100 60 10000", save_rules, render_save),
+]}
+
+
+class Config:
+    """Parsed settings; read as config["port"]."""
+
+    def __init__(self, values=None):
+        self.values = {name: opt.default for name, opt in SCHEMA.items()}
+        if values:
+            self.values.update(values)
+        self.source = None  # path of the config file, if any
+
+    def __getitem__(self, name):
+        return self.values[name]
+
+    def set(self, name, raw):
+        """Parse raw text for key name and store it; raises ConfigError."""
+        opt = SCHEMA.get(name.lower())
+        if opt is None:
+            raise ConfigError(name, "unknown config key")
+        try:
+            self.values[opt.name] = opt.parse(raw)
+        except ValueError as exc:
+            raise ConfigError(opt.name, "%s (got %r)" % (exc, _shown(raw))) from None
+
+    def render(self, name):
+        return SCHEMA[name].render(self.values[name])
+
+    def matching(self, pattern):
+        """Keys matching a CONFIG GET glob pattern."""
+        pattern = pattern.lower()
+        return [name for name in SCHEMA if fnmatch.fnmatchcase(name, pattern)]
+
+    def to_dict(self):
+        return dict(self.values)
+
+
+def _shown(raw):
+    return raw if isinstance(raw, (str, int)) else " ".join(map(str, raw))
+
+
+def parse_flags(argv):
+    """redis-server's command line: [config-file] [--key value...]...
+
+    Returns (path or None, [(key, raw value)]). A key's value is every word
+    up to the next --key, so `--save 3600 1 300 100` works."""
+    path = None
+    pairs = []
+    i = 0
+    if argv and not argv[0].startswith("--"):
+        path = argv[0]
+        i = 1
+    while i < len(argv):
+        word = argv[i]
+        if not word.startswith("--") or len(word) == 2:
+            raise ConfigError(word, "expected --<key> <value>")
+        key = word[2:].lower()
+        i += 1
+        values = []
+        while i < len(argv) and not (argv[i].startswith("--") and len(argv[i]) > 2):
+            values.append(argv[i])
+            i += 1
+        if not values and key not in ("save",):
+            raise ConfigError(key, "missing value")
+        pairs.append((key, " ".join(values)))
+    return path, pairs
+
+
+def load(argv=(), environ=None):
+    """Build a Config from flags, environment and file; raises ConfigError."""
+    environ = os.environ if environ is None else environ
+    path, flag_pairs = parse_flags(list(argv))
+    config = Config()
+    if path is not None:
+        config.source = os.path.abspath(path)
+        try:
+            with open(path, "rb") as f:
+                table = tomllib.load(f)
+        except OSError as exc:
+            raise ConfigError("config-file", "cannot read %s: %s" % (path, exc.strerror)) from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError("config-file", "%s is not valid TOML: %s" % (path, exc)) from None
+        for key, value in table.items():
+            config.set(key, value)
+    for env_key, value in environ.items():
+        if env_key.startswith("FASTCACHE_"):
+            config.set(env_key[len("FASTCACHE_"):].lower().replace("_", "-"), value)
+    for key, value in flag_pairs:
+        config.set(key, value)
+    return config

@@ -1,0 +1,1 @@
+"""The network server: supervisor, shard workers, client connections, peer links."""

@@ -1,0 +1,257 @@
+"""One client connection: parse, authenticate, route, and reply in order.
+
+The hot path is data_received: every complete request in the read is parsed,
+local commands run inline in one synchronous pass, and the replies go out in
+one write. Commands owned by another shard are forwarded; their replies fill
+reserved places in `waiting`, so replies always leave in request order.
+"""
+import asyncio
+import time
+from collections import deque
+from functools import partial
+
+from fastcache.engine.context import Context
+from fastcache.engine.errors import CommandError
+from fastcache.engine.registry import KEYS, ALL, resolve
+from fastcache.protocol.encoder import ENCODERS
+try:
+    from fastcache.protocol.parser import ProtocolError, RequestParser
+except ImportError:  # TEMPORARY
+    from fastcache.protocol._shim import ProtocolError, RequestParser
+from fastcache.protocol.replies import Error
+from fastcache.server import admin, connection_commands, fanout, security  # noqa: F401 (commands)
+from fastcache.server.slots import key_slot
+
+_perf_ns = time.perf_counter_ns
+_monotonic = time.monotonic
+NOAUTH = Error("NOAUTH Authentication required.")
+
+
+class ClientConnection(asyncio.Protocol):
+    def __init__(self, worker):
+        self.worker = worker
+        self.id = worker.new_client_id()
+        config = worker.config
+        self.parser = RequestParser(config["proto-max-bulk-len"], config["client-query-buffer-limit"])
+        self.ctx = Context(worker.ks, 0, 2, self, worker)
+        self.encode = ENCODERS[2].encode
+        self.authenticated = not config["requirepass"]
+        self.parser.authenticated = self.authenticated
+        self.name = b""
+        self.lib_name = b""
+        self.lib_ver = b""
+        self.transport = None
+        self.addr = self.laddr = "?:0"
+        self.created = _monotonic()
+        self.last_interaction = self.created
+        self.last_command = b"NULL"
+        self.out = []              # replies of this pass, written at its end
+        self.waiting = deque()     # replies queued behind a forwarded one
+        self.parked = None         # (commands, index) held by a barrier or lock
+        self.barrier = False       # a cross-shard command is in flight
+        self.closing = False
+        self.close_after_flush = False
+
+    # -- connection lifecycle -------------------------------------------------
+
+    def connection_made(self, transport):
+        self.transport = transport
+        peer = transport.get_extra_info("peername")
+        local = transport.get_extra_info("sockname")
+        self.addr = security.format_addr(peer)
+        self.laddr = security.format_addr(local)
+        worker = self.worker
+        refusal = security.refuse_reason(worker, peer)
+        if refusal is not None:
+            worker.stats.rejected_connections += 1
+            transport.write(refusal)
+            transport.close()
+            self.closing = True
+            return
+        worker.add_client(self)
+
+    def connection_lost(self, exc):
+        self.closing = True
+        self.transport = None
+        self.worker.remove_client(self)
+
+    def close(self):
+        if self.transport is not None:
+            self.transport.close()
+
+    def exempt_from_timeout(self):
+        return False
+
+    # -- input ----------------------------------------------------------------
+
+    def data_received(self, data):
+        worker = self.worker
+        worker.stats.net_input_bytes += len(data)
+        self.last_interaction = _monotonic()
+        parser = self.parser
+        try:
+            parser.feed(data)
+        except ProtocolError as exc:
+            self.protocol_error(exc)
+            return
+        if self.parked is not None:
+            return
+        self._process()
+
+    def _process(self):
+        """Run parsed commands until the input is drained or a barrier holds us."""
+        worker = self.worker
+        while not self.closing:
+            if self.parked is not None:
+                commands, i = self.parked
+                self.parked = None
+            else:
+                try:
+                    commands = self.parser.commands()
+                except ProtocolError as exc:
+                    self.protocol_error(exc)
+                    return
+                if not commands:
+                    break
+                i = 0
+            n = len(commands)
+            while i < n:
+                if self.barrier or worker.lock is not None:
+                    self.parked = (commands, i)
+                    if not self.barrier:
+                        worker.paused.add(self)
+                    self.flush()
+                    return
+                self.dispatch(commands[i])
+                i += 1
+                if self.closing:
+                    break
+        self.flush()
+
+    def resume_after_lock(self):
+        if not self.closing:
+            self._process()
+
+    def protocol_error(self, exc):
+        self.push(b"-ERR Protocol error: %s\r\n" % str(exc).encode())
+        self.flush()
+        self.close_after_flush = True
+        self._maybe_close()
+
+    # -- dispatch -------------------------------------------------------------
+
+    def dispatch(self, argv):
+        worker = self.worker
+        try:
+            cmd = resolve(argv)
+        except CommandError as exc:
+            if not self.authenticated:
+                self.push(self.encode(NOAUTH))
+            else:
+                self.push(self.encode(Error(exc.message)))
+            return
+        if not self.authenticated and "no_auth" not in cmd.flags:
+            self.push(self.encode(NOAUTH))
+            return
+        if worker.nshards > 1:
+            route = cmd.route
+            if route is KEYS:
+                if cmd.first_key == cmd.last_key:
+                    owners = {worker.slot_owner[key_slot(argv[cmd.first_key])]}
+                else:
+                    owners = {worker.slot_owner[key_slot(argv[i])] for i in cmd.key_indexes(argv)}
+                if len(owners) == 1:
+                    owner = owners.pop()
+                    if owner != worker.index:
+                        self.forward(owner, argv)
+                        return
+                elif owners:
+                    fanout.across_shards(self, cmd, argv)
+                    return
+            elif route is ALL:
+                fanout.to_all(self, cmd, argv)
+                return
+        self.run_local(cmd, argv)
+
+    def run_local(self, cmd, argv):
+        worker = self.worker
+        start = _perf_ns()
+        try:
+            reply = cmd.handler(self.ctx, argv)
+        except CommandError as exc:
+            reply = Error(exc.message)
+        elapsed = _perf_ns() - start
+        worker.stats.commands += 1
+        worker.slowlog.observe(elapsed // 1000, argv, self)
+        self.last_command = argv[0]
+        self.push(self.encode(reply))
+
+    def forward(self, owner, argv):
+        slot = self.reserve()
+        self.worker.peers[owner].request(
+            "exec", (self.ctx.db.id, self.ctx.proto, argv), partial(self.fill, slot))
+
+    # -- output ---------------------------------------------------------------
+
+    def push(self, data):
+        if self.waiting:
+            self.waiting.append(data)
+        else:
+            self.out.append(data)
+
+    def reserve(self):
+        """A place in the reply order for a reply that arrives later."""
+        slot = [None]
+        if self.out:
+            self.waiting.append(b"".join(self.out))
+            self.out = []
+        self.waiting.append(slot)
+        return slot
+
+    def fill(self, slot, data):
+        slot[0] = data
+        waiting = self.waiting
+        ready = []
+        while waiting:
+            head = waiting[0]
+            if type(head) is list:
+                if head[0] is None:
+                    break
+                ready.append(head[0])
+            else:
+                ready.append(head)
+            waiting.popleft()
+        if ready:
+            self._write(b"".join(ready))
+        if not waiting:
+            self._maybe_close()
+
+    def flush(self):
+        # `out` only fills while nothing waits: reserve() moves it ahead of the slot.
+        out = self.out
+        if out:
+            self.out = []
+            self._write(b"".join(out) if len(out) > 1 else out[0])
+        if not self.waiting:
+            self._maybe_close()
+
+    def _write(self, data):
+        if self.transport is not None:
+            self.worker.stats.net_output_bytes += len(data)
+            self.transport.write(data)
+
+    def _maybe_close(self):
+        if self.close_after_flush and not self.waiting and not self.out:
+            self.closing = True
+            self.close()
+
+    # -- protocol state -------------------------------------------------------
+
+    def set_protocol(self, proto):
+        self.ctx.proto = proto
+        self.encode = ENCODERS[proto].encode
+
+    def set_authenticated(self, value):
+        self.authenticated = value
+        self.parser.authenticated = value
+

@@ -1,0 +1,110 @@
+"""Commands whose keys span shards and that cannot simply be split
+(RENAME, COPY, MSETNX, LCS, ...).
+
+The coordinating worker locks the shards involved in ascending order (so two
+coordinators can never deadlock), copies the involved keys into a scratch
+keyspace, runs the ordinary handler there, writes back what changed, and
+unlocks. A locked shard defers all other work, so the command is atomic and
+isolated. The client's later commands wait behind it (a barrier), keeping
+per-connection order.
+"""
+import asyncio
+import itertools
+import pickle
+
+from fastcache.engine.context import Context
+from fastcache.engine.dispatch import run as run_command
+from fastcache.engine.keyspace import Keyspace
+from fastcache.server.slots import key_slot
+
+_txn_ids = itertools.count(1)
+
+
+def fetch_keys(ks, keys):
+    """Every db's live entry for keys, as a pickled copy: [(db, key, value, expire_at)]."""
+    entries = []
+    for db in ks.dbs:
+        for key in keys:
+            value = ks.peek(db, key)
+            if value is not None:
+                entries.append((db.id, key, value, db.expires.get(key)))
+    return pickle.dumps(entries, 5)
+
+
+def store_keys(ks, entries):
+    """Apply final states [(db, key, value or None, expire_at)]."""
+    for dbnum, key, value, expire_at in entries:
+        db = ks.dbs[dbnum]
+        if value is None:
+            ks.delete(db, key)
+        else:
+            ks.set(db, key, value, expire_at)
+
+
+def start(conn, cmd, argv):
+    slot = conn.reserve()
+    conn.barrier = True
+    asyncio.ensure_future(_run(conn, cmd, argv, slot))
+
+
+async def _run(conn, cmd, argv, slot):
+    worker = conn.worker
+    txn = (worker.index, next(_txn_ids))
+    by_shard = {}
+    for i in cmd.key_indexes(argv):
+        key = argv[i]
+        by_shard.setdefault(worker.slot_owner[key_slot(key)], set()).add(key)
+    shards = sorted(by_shard)
+    locked = []
+    try:
+        for shard in shards:
+            if shard == worker.index:
+                await worker.lock_local(txn)
+            else:
+                await worker.peers[shard].call("lock", None, txn)
+            locked.append(shard)
+        before = {}
+        for shard in shards:
+            keys = sorted(by_shard[shard])
+            if shard == worker.index:
+                blob = fetch_keys(worker.ks, keys)
+            else:
+                blob = await worker.peers[shard].call("fetch", keys, txn)
+            for dbnum, key, value, expire_at in pickle.loads(blob):
+                before[(dbnum, key)] = (value, expire_at)
+        scratch = Keyspace(len(worker.ks.dbs))
+        for (dbnum, key), (value, expire_at) in pickle.loads(pickle.dumps(before, 5)).items():
+            scratch.dbs[dbnum].data[key] = value
+            if expire_at is not None:
+                scratch.dbs[dbnum].expires[key] = expire_at
+        ctx = Context(scratch, conn.ctx.db.id, conn.ctx.proto, conn, worker)
+        reply = run_command(ctx, cmd, argv)
+        worker.stats.commands += 1
+        for shard in shards:
+            changes = []
+            for db in scratch.dbs:
+                for key in by_shard[shard]:
+                    after = db.data.get(key)
+                    state = (after, db.expires.get(key)) if after is not None else None
+                    if state != before.get((db.id, key)):
+                        changes.append((db.id, key, after, state[1] if state else None))
+            if not changes:
+                continue
+            if shard == worker.index:
+                store_keys(worker.ks, changes)
+            else:
+                await worker.peers[shard].call("store", changes, txn)
+    finally:
+        for shard in reversed(locked):
+            if shard == worker.index:
+                worker.unlock(txn)
+            else:
+                worker.peers[shard].request("unlock", None, _ignore, txn)
+    conn.fill(slot, conn.encode(reply))
+    conn.barrier = False
+    if conn.parked is not None:
+        conn.resume_after_lock()
+
+
+def _ignore(result):
+    pass

@@ -1,0 +1,152 @@
+"""Peer links between shard workers.
+
+Every worker listens on an abstract Unix socket and opens one link to each
+other worker. A link carries request frames one way and reply frames back.
+A frame is a 4-byte length and a pickled list of messages, so all the
+forwards to one peer in one loop pass cost one write and one read.
+
+    request: (request id, kind, payload, txn)   reply: (request id, result)
+
+`txn` names the cross-shard lock a request belongs to (None for ordinary
+requests); a locked worker defers other requests in arrival order.
+"""
+import asyncio
+import pickle
+import socket
+import struct
+
+_LEN = struct.Struct("<I")
+_DUMPS = pickle.dumps
+_LOADS = pickle.loads
+
+
+def peer_address(instance, shard):
+    """Abstract-namespace socket name: nothing on disk to clean up."""
+    return "\0fastcache-%s-%d" % (instance, shard)
+
+
+def encode_frame(messages):
+    body = _DUMPS(messages, 5)
+    return _LEN.pack(len(body)) + body
+
+
+class FrameReader:
+    """Splits a byte stream into decoded frames."""
+
+    def __init__(self):
+        self.buf = bytearray()
+
+    def feed(self, data):
+        buf = self.buf
+        buf += data
+        frames = []
+        pos = 0
+        end = len(buf)
+        while end - pos >= 4:
+            (size,) = _LEN.unpack_from(buf, pos)
+            if end - pos - 4 < size:
+                break
+            frames.append(_LOADS(bytes(buf[pos + 4:pos + 4 + size])))
+            pos += 4 + size
+        if pos:
+            del buf[:pos]
+        return frames
+
+
+class _Batched(asyncio.Protocol):
+    """Collects outgoing messages and writes them as one frame per loop pass."""
+
+    def __init__(self):
+        self.transport = None
+        self.reader = FrameReader()
+        self.outbox = []
+        self.loop = asyncio.get_event_loop()
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def _post(self, message):
+        if not self.outbox:
+            self.loop.call_soon(self._flush)
+        self.outbox.append(message)
+
+    def _flush(self):
+        if self.outbox and self.transport is not None:
+            self.transport.write(encode_frame(self.outbox))
+        self.outbox = []
+
+
+class PeerClient(_Batched):
+    """Our link to the worker that owns shard `shard`: we ask, it answers."""
+
+    def __init__(self, shard, on_lost):
+        super().__init__()
+        self.shard = shard
+        self.on_lost = on_lost
+        self.pending = {}
+        self.next_id = 0
+
+    def request(self, kind, payload, callback, txn=None):
+        """Send a request; callback(result) runs when the reply arrives."""
+        self.next_id += 1
+        self.pending[self.next_id] = callback
+        self._post((self.next_id, kind, payload, txn))
+
+    def call(self, kind, payload, txn=None):
+        """Send a request and return a future for its result."""
+        future = self.loop.create_future()
+        self.request(kind, payload, future.set_result, txn)
+        return future
+
+    def data_received(self, data):
+        pending = self.pending
+        for frame in self.reader.feed(data):
+            for rid, result in frame:
+                pending.pop(rid)(result)
+
+    def connection_lost(self, exc):
+        self.transport = None
+        self.on_lost(self.shard)
+
+
+class PeerServer(_Batched):
+    """An incoming link: run each request on this worker and send the reply."""
+
+    def __init__(self, worker):
+        super().__init__()
+        self.worker = worker
+
+    def data_received(self, data):
+        worker = self.worker
+        for frame in self.reader.feed(data):
+            for rid, kind, payload, txn in frame:
+                worker.peer_request(kind, payload, txn, rid, self._post)
+
+    def connection_lost(self, exc):
+        self.transport = None
+
+
+def listen(address):
+    """A listening socket for incoming links (uvloop takes it via sock=)."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(address)
+    sock.listen(64)
+    sock.setblocking(False)
+    return sock
+
+
+async def connect(loop, address, shard, on_lost, attempts=400, delay=0.025):
+    """Open a link, retrying while the peer is still starting."""
+    for _ in range(attempts):
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.connect(address)
+        except (ConnectionRefusedError, FileNotFoundError):
+            sock.close()
+            await asyncio.sleep(delay)
+            continue
+        sock.setblocking(False)
+        _, protocol = await loop.create_unix_connection(
+            lambda: PeerClient(shard, on_lost), sock=sock)
+        return protocol
+    raise RuntimeError("cannot reach shard %d" % shard)

@@ -1,0 +1,169 @@
+"""The supervisor: binds the port, forks one worker per shard, waits.
+
+Workers are forked after the listening sockets exist, so a busy port is
+reported once, before anything starts. A worker that dies stops the whole
+server with a non-zero exit: it never serves a partial keyspace. A worker
+that exits cleanly (SHUTDOWN) stops the others cleanly.
+"""
+import errno
+import os
+import select
+import signal
+import socket
+import time
+import traceback
+from multiprocessing.sharedctypes import RawArray
+
+from fastcache import __version__, log
+from fastcache.server import worker as worker_module
+
+
+class StartupError(Exception):
+    pass
+
+
+def _family(host):
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def _listen(host, port, backlog, reuseport):
+    sock = socket.socket(_family(host), socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuseport:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    if sock.family == socket.AF_INET6:
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+    sock.bind((host, port))
+    sock.listen(backlog)
+    sock.setblocking(False)
+    return sock
+
+
+def bind_all(config):
+    """One listening socket per (worker, address); returns ([[socks] per worker], port)."""
+    shards, port, backlog = config["shards"], config["port"], config["tcp-backlog"]
+    per_worker = [[] for _ in range(shards)]
+    for spec in config["bind"]:
+        optional = spec.startswith("-")
+        host = spec.lstrip("-")
+        host = {"*": "0.0.0.0", "::*": "::"}.get(host, host)
+        try:
+            # Probe without SO_REUSEPORT: fails if anyone (even another
+            # fastcache) already listens here, which REUSEPORT would hide.
+            probe = _listen(host, port, backlog, reuseport=False)
+            if port == 0:
+                port = probe.getsockname()[1]
+            probe.close()
+            for socks in per_worker:
+                socks.append(_listen(host, port, backlog, reuseport=True))
+        except OSError as exc:
+            if optional and exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
+                continue
+            raise StartupError("Could not create server TCP listening socket %s:%d: bind: %s"
+                               % (host, port, exc.strerror)) from None
+    if not per_worker[0]:
+        raise StartupError("Failed listening on port %d (tcp), aborting." % port)
+    return per_worker, port
+
+
+class Supervisor:
+    def __init__(self, config):
+        self.config = config
+        self.children = {}
+        self.stopping = False
+        self.exit_code = 0
+
+    def run(self):
+        config = self.config
+        log.configure(config, role="M")
+        try:
+            os.makedirs(config["dir"], exist_ok=True)
+            listeners, port = bind_all(config)
+        except (StartupError, OSError) as exc:
+            log.warning(str(exc))
+            return 1
+        shards = config["shards"]
+        log.info("fastcache %s starting: port=%d shards=%d pid=%d"
+                 % (__version__, port, shards, os.getpid()))
+        shared = RawArray("l", shards)
+        instance = "%d-%d" % (os.getpid(), port)
+        ready_r, ready_w = os.pipe()
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        for index in range(shards):
+            pid = os.fork()
+            if pid == 0:
+                os.close(ready_r)
+                os._exit(self._child(index, listeners[index], shared, instance, ready_w))
+            self.children[pid] = index
+        os.close(ready_w)
+        for socks in listeners:
+            for sock in socks:
+                sock.close()
+        if self._wait_ready(ready_r, shards):
+            log.info("Ready to accept connections tcp")
+        os.close(ready_r)
+        self._reap()
+        log.info("fastcache is now ready to exit, bye bye..." if self.exit_code == 0
+                 else "fastcache stopped because a worker failed")
+        return self.exit_code
+
+    def _child(self, index, socks, shared, instance, ready_w):
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        try:
+            return worker_module.run(index, self.config, socks, shared, instance, ready_w)
+        except BaseException:
+            traceback.print_exc()
+            return 1
+
+    def _wait_ready(self, fd, count, timeout=60.0):
+        got = b""
+        deadline = time.monotonic() + timeout
+        while got.count(b"\n") < count and not self.stopping:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                log.warning("Workers did not start in time")
+                self._stop_all(1)
+                return False
+            readable, _, _ = select.select([fd], [], [], min(left, 0.5))
+            if readable:
+                chunk = os.read(fd, 4096)
+                if not chunk:
+                    return False  # every worker closed the pipe: one died
+                got += chunk
+        return not self.stopping
+
+    def _on_signal(self, signum, frame):
+        if not self.stopping:
+            log.info("Received %s, scheduling shutdown..." % signal.Signals(signum).name)
+        self._stop_all(self.exit_code)
+
+    def _stop_all(self, code):
+        self.exit_code = code
+        self.stopping = True
+        for pid in list(self.children):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    def _reap(self):
+        while self.children:
+            try:
+                pid, status = os.waitpid(-1, 0)
+            except ChildProcessError:
+                break
+            index = self.children.pop(pid, None)
+            if index is None:
+                continue
+            code = os.waitstatus_to_exitcode(status)
+            if self.stopping:
+                continue
+            if code == 0:
+                log.info("Shard %d requested shutdown; stopping the other workers" % index)
+                self._stop_all(0)
+            else:
+                log.warning("Shard %d (pid %d) died with status %d; stopping the server so it "
+                            "never serves a partial keyspace" % (index, pid, code))
+                self._stop_all(1)

@@ -1,0 +1,263 @@
+"""A shard worker: one process, one event loop, one slice of the keyspace.
+
+It accepts client connections on the shared port (SO_REUSEPORT), runs the
+commands whose keys it owns, forwards the rest over peer links, and serves
+its peers' forwarded requests.
+"""
+import asyncio
+import os
+import signal
+import time
+from collections import deque
+
+from fastcache import log
+from fastcache.engine.context import Context
+from fastcache.engine.dispatch import run as run_command
+from fastcache.engine.keyspace import Keyspace
+from fastcache.engine.registry import resolve
+from fastcache.engine.errors import CommandError
+from fastcache.protocol.encoder import ENCODERS
+from fastcache.protocol.replies import Error, Raw
+from fastcache.server import peers
+from fastcache.server.slots import key_slot, slot_table
+from fastcache.server.slowlog import SlowLog
+from fastcache.server.stats import Stats
+
+
+class Worker:
+    def __init__(self, index, config, listeners, shared, instance):
+        self.index = index
+        self.config = config
+        self.nshards = config["shards"]
+        self.listeners = listeners
+        self.shared = shared          # cross-process counters (clients per worker)
+        self.instance = instance      # names the peer sockets of this server
+        self.ks = Keyspace(config["databases"])
+        self.slot_owner = slot_table(self.nshards)
+        self.peers = [None] * self.nshards
+        self.clients = {}
+        self.stats = Stats()
+        self.slowlog = SlowLog(config)
+        self.started = time.time()
+        self.next_client = 0
+        # Cross-shard lock: the txn holding it, and work that arrived meanwhile.
+        self.lock = None
+        self.deferred = deque()
+        self.paused = set()
+        self._peer_ctx = {}
+        self.loop = None
+        self.stopping = None
+        self.servers = []
+
+    # -- start-up ------------------------------------------------------------
+
+    async def serve(self, on_ready=None):
+        self.loop = asyncio.get_running_loop()
+        self.stopping = self.loop.create_future()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self.loop.add_signal_handler(sig, self.shutdown)
+        if self.nshards > 1:
+            server = await self.loop.create_unix_server(
+                lambda: peers.PeerServer(self),
+                sock=peers.listen(peers.peer_address(self.instance, self.index)))
+            self.servers.append(server)
+            for shard in range(self.nshards):
+                if shard != self.index:
+                    self.peers[shard] = await peers.connect(
+                        self.loop, peers.peer_address(self.instance, shard), shard, self._peer_lost)
+        from fastcache.server.connection import ClientConnection
+        for sock in self.listeners:
+            self.servers.append(await self.loop.create_server(
+                lambda: ClientConnection(self), sock=sock,
+                backlog=self.config["tcp-backlog"]))
+        self._tick()
+        if on_ready is not None:
+            on_ready()
+        return await self.stopping
+
+    def _peer_lost(self, shard):
+        if not self.stopping.done():
+            log.warning("Lost the link to shard %d; stopping" % shard)
+            self.shutdown(1)
+
+    def shutdown(self, code=0):
+        if self.stopping is not None and not self.stopping.done():
+            self.stopping.set_result(code)
+
+    # -- periodic work (Redis's serverCron) ---------------------------------
+
+    def _tick(self):
+        hz = max(1, self.config["hz"])
+        self.ks.clock = int(time.time())
+        if self.lock is None:
+            self.ks.active_expire(budget_s=0.25 / hz)
+        timeout = self.config["timeout"]
+        if timeout:
+            idle_since = time.monotonic() - timeout
+            for conn in list(self.clients.values()):
+                if conn.last_interaction < idle_since and not conn.exempt_from_timeout():
+                    conn.close()
+        self.loop.call_later(1.0 / hz, self._tick)
+
+    # -- clients -------------------------------------------------------------
+
+    def new_client_id(self):
+        # Interleaved so ids are unique across workers and grow over time.
+        self.next_client += 1
+        return self.next_client * self.nshards + self.index
+
+    def client_count(self):
+        return sum(self.shared)
+
+    def add_client(self, conn):
+        self.clients[conn.id] = conn
+        self.shared[self.index] = len(self.clients)
+        self.stats.connections_received += 1
+
+    def remove_client(self, conn):
+        if self.clients.pop(conn.id, None) is not None:
+            self.shared[self.index] = len(self.clients)
+        self.paused.discard(conn)
+
+    # -- routing -------------------------------------------------------------
+
+    def owner_of(self, key):
+        return self.slot_owner[key_slot(key)]
+
+    # -- peer requests -------------------------------------------------------
+
+    def peer_request(self, kind, payload, txn, rid, post):
+        if self.lock is not None and txn != self.lock:
+            self.deferred.append((kind, payload, txn, rid, post))
+            return
+        self._serve_peer(kind, payload, txn, rid, post)
+
+    def _serve_peer(self, kind, payload, txn, rid, post):
+        try:
+            result = PEER_HANDLERS[kind](self, payload, txn)
+        except CommandError as exc:
+            result = Error(exc.message)
+        post((rid, result))
+
+    def peer_context(self, dbnum, proto):
+        ctx = self._peer_ctx.get((dbnum, proto))
+        if ctx is None:
+            ctx = self._peer_ctx[(dbnum, proto)] = Context(self.ks, dbnum, proto, None, self)
+        return ctx
+
+    def execute(self, ctx, argv):
+        """Run a command here, whatever its keys (used for forwarded work)."""
+        try:
+            cmd = resolve(argv)
+        except CommandError as exc:
+            return Error(exc.message)
+        self.stats.commands += 1
+        return run_command(ctx, cmd, argv)
+
+    # -- the cross-shard lock ------------------------------------------------
+
+    def try_lock(self, txn):
+        """Take the lock for txn if it is free; deferred otherwise (FIFO)."""
+        if self.lock is None:
+            self.lock = txn
+            return True
+        return False
+
+    def unlock(self, txn):
+        if self.lock != txn:
+            return
+        self.lock = None
+        while self.deferred and self.lock is None:
+            item = self.deferred.popleft()
+            if callable(item):
+                item()
+            else:
+                self._serve_peer(*item)
+        if self.lock is None:
+            for conn in list(self.paused):
+                self.paused.discard(conn)
+                conn.resume_after_lock()
+
+    def lock_local(self, txn):
+        """A future that resolves once this worker's lock is held by txn."""
+        future = self.loop.create_future()
+
+        def grant():
+            self.lock = txn
+            future.set_result(True)
+
+        if self.lock is None:
+            grant()
+        else:
+            self.deferred.append(grant)
+        return future
+
+
+def _peer_exec(worker, payload, txn):
+    dbnum, proto, argv = payload
+    reply = worker.execute(worker.peer_context(dbnum, proto), argv)
+    return Raw(ENCODERS[proto].encode(reply))
+
+
+def _peer_call(worker, payload, txn):
+    dbnum, argv = payload
+    return worker.execute(worker.peer_context(dbnum, 2), argv)
+
+
+def _peer_lock(worker, payload, txn):
+    # Only reached when the lock is free (a held lock defers the request).
+    worker.lock = txn
+    return True
+
+
+def _peer_unlock(worker, payload, txn):
+    worker.unlock(txn)
+    return True
+
+
+def _peer_fetch(worker, keys, txn):
+    from fastcache.server.crossshard import fetch_keys
+    return fetch_keys(worker.ks, keys)
+
+
+def _peer_store(worker, entries, txn):
+    from fastcache.server.crossshard import store_keys
+    store_keys(worker.ks, entries)
+    return True
+
+
+def _peer_admin(worker, payload, txn):
+    from fastcache.server import admin
+    name, args = payload
+    return admin.LOCAL_QUERIES[name](worker, *args)
+
+
+PEER_HANDLERS = {
+    "exec": _peer_exec,
+    "call": _peer_call,
+    "lock": _peer_lock,
+    "unlock": _peer_unlock,
+    "fetch": _peer_fetch,
+    "store": _peer_store,
+    "admin": _peer_admin,
+}
+
+
+def run(index, config, listeners, shared, instance, ready_fd):
+    """Entry point of a forked worker process; returns its exit code."""
+    import uvloop
+    log.configure(config, role="S%d" % index)
+    worker = Worker(index, config, listeners, shared, instance)
+    loop = uvloop.new_event_loop()
+    asyncio.set_event_loop(loop)
+
+    def ready():
+        os.write(ready_fd, b"%d\n" % index)
+        os.close(ready_fd)
+
+    try:
+        return loop.run_until_complete(worker.serve(ready)) or 0
+    finally:
+        for conn in list(worker.clients.values()):
+            conn.close()
+        loop.close()
