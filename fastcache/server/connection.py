@@ -6,6 +6,7 @@ one write. Commands owned by another shard are forwarded; their replies fill
 reserved places in `waiting`, so replies always leave in request order.
 """
 import asyncio
+import socket
 import time
 from collections import deque
 from functools import partial
@@ -69,6 +70,21 @@ class ClientConnection(asyncio.Protocol):
             self.closing = True
             return
         worker.add_client(self)
+        sock = transport.get_extra_info("socket")
+        keepalive = worker.config["tcp-keepalive"]
+        if sock is not None and keepalive and sock.family != socket.AF_UNIX:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, keepalive)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, max(1, keepalive // 3))
+
+    # A client that does not read its replies stops being read: output stays bounded.
+    def pause_writing(self):
+        if self.transport is not None:
+            self.transport.pause_reading()
+
+    def resume_writing(self):
+        if self.transport is not None:
+            self.transport.resume_reading()
 
     def connection_lost(self, exc):
         self.closing = True
@@ -153,8 +169,11 @@ class ClientConnection(asyncio.Protocol):
         if not self.authenticated and "no_auth" not in cmd.flags:
             self.push(self.encode(NOAUTH))
             return
+        route = cmd.route
+        if route is ALL:
+            fanout.to_all(self, cmd, argv)  # even with one shard: the merge shapes the reply
+            return
         if worker.nshards > 1:
-            route = cmd.route
             if route is KEYS:
                 if cmd.first_key == cmd.last_key:
                     owners = {worker.slot_owner[key_slot(argv[cmd.first_key])]}
@@ -168,9 +187,6 @@ class ClientConnection(asyncio.Protocol):
                 elif owners:
                     fanout.across_shards(self, cmd, argv)
                     return
-            elif route is ALL:
-                fanout.to_all(self, cmd, argv)
-                return
         self.run_local(cmd, argv)
 
     def run_local(self, cmd, argv):
@@ -182,7 +198,8 @@ class ClientConnection(asyncio.Protocol):
             reply = Error(exc.message)
         elapsed = _perf_ns() - start
         worker.stats.commands += 1
-        worker.slowlog.observe(elapsed // 1000, argv, self)
+        if elapsed >= worker.slow_ns:
+            worker.slowlog.observe(elapsed // 1000, argv, self)
         self.last_command = argv[0]
         self.push(self.encode(reply))
 

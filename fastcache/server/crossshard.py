@@ -15,6 +15,7 @@ import pickle
 from fastcache.engine.context import Context
 from fastcache.engine.dispatch import run as run_command
 from fastcache.engine.keyspace import Keyspace
+from fastcache.protocol.replies import Error
 from fastcache.server.slots import key_slot
 
 _txn_ids = itertools.count(1)
@@ -48,6 +49,17 @@ def start(conn, cmd, argv):
 
 
 async def _run(conn, cmd, argv, slot):
+    try:
+        reply = await _locked_run(conn, cmd, argv)
+    except Exception as exc:  # a lost peer link; the worker is stopping anyway
+        reply = Error("ERR cross-shard command failed: %s" % exc)
+    conn.fill(slot, conn.encode(reply))
+    conn.barrier = False
+    if conn.parked is not None:
+        conn.resume_after_lock()
+
+
+async def _locked_run(conn, cmd, argv):
     worker = conn.worker
     txn = (worker.index, next(_txn_ids))
     by_shard = {}
@@ -100,10 +112,7 @@ async def _run(conn, cmd, argv, slot):
                 worker.unlock(txn)
             else:
                 worker.peers[shard].request("unlock", None, _ignore, txn)
-    conn.fill(slot, conn.encode(reply))
-    conn.barrier = False
-    if conn.parked is not None:
-        conn.resume_after_lock()
+    return reply
 
 
 def _ignore(result):

@@ -38,6 +38,7 @@ class Worker:
         self.clients = {}
         self.stats = Stats()
         self.slowlog = SlowLog(config)
+        self.apply_config()
         self.started = time.time()
         self.next_client = 0
         # Cross-shard lock: the txn holding it, and work that arrived meanwhile.
@@ -83,6 +84,11 @@ class Worker:
     def shutdown(self, code=0):
         if self.stopping is not None and not self.stopping.done():
             self.stopping.set_result(code)
+
+    def apply_config(self):
+        """Refresh values cached off the config for the hot path (after CONFIG SET)."""
+        threshold = self.config["slowlog-log-slower-than"]
+        self.slow_ns = threshold * 1000 if threshold >= 0 else float("inf")
 
     # -- periodic work (Redis's serverCron) ---------------------------------
 
