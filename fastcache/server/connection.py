@@ -50,6 +50,7 @@ class ClientConnection(asyncio.Protocol):
         self.waiting = deque()     # replies queued behind a forwarded one
         self.parked = None         # (commands, index) held by a barrier or lock
         self.barrier = False       # a cross-shard command is in flight
+        self.forwards = {}         # (owner, db, proto) -> ([argv], [reply slot]) this pass
         self.closing = False
         self.close_after_flush = False
 
@@ -117,7 +118,7 @@ class ClientConnection(asyncio.Protocol):
     def _process(self):
         """Run parsed commands until the input is drained or a barrier holds us."""
         worker = self.worker
-        while not self.closing:
+        while not (self.closing or self.close_after_flush):
             if self.parked is not None:
                 commands, i = self.parked
                 self.parked = None
@@ -140,7 +141,7 @@ class ClientConnection(asyncio.Protocol):
                     return
                 self.dispatch(commands[i])
                 i += 1
-                if self.closing:
+                if self.closing or self.close_after_flush:
                     break
         self.flush()
 
@@ -204,9 +205,30 @@ class ClientConnection(asyncio.Protocol):
         self.push(self.encode(reply))
 
     def forward(self, owner, argv):
+        """Queue argv for its owner; the pass's forwards to one owner go as one request."""
         slot = self.reserve()
-        self.worker.peers[owner].request(
-            "exec", (self.ctx.db.id, self.ctx.proto, argv), partial(self.fill, slot))
+        key = (owner, self.ctx.db.id, self.ctx.proto)
+        batch = self.forwards.get(key)
+        if batch is None:
+            batch = self.forwards[key] = ([], [])
+        batch[0].append(argv)
+        batch[1].append(slot)
+
+    def send_forwards(self):
+        """Post the queued forwards. Called at the end of a pass, and before any
+        other peer request so that a shard sees this client's commands in order."""
+        forwards = self.forwards
+        if not forwards:
+            return
+        self.forwards = {}
+        peers = self.worker.peers
+        for (owner, dbnum, proto), (argvs, slots) in forwards.items():
+            peers[owner].request("batch", (dbnum, proto, argvs), partial(self.fill_many, slots))
+
+    def fill_many(self, slots, replies):
+        for slot, data in zip(slots, replies):
+            slot[0] = data
+        self.fill(None, None)
 
     # -- output ---------------------------------------------------------------
 
@@ -226,7 +248,8 @@ class ClientConnection(asyncio.Protocol):
         return slot
 
     def fill(self, slot, data):
-        slot[0] = data
+        if slot is not None:
+            slot[0] = data
         waiting = self.waiting
         ready = []
         while waiting:
@@ -245,6 +268,8 @@ class ClientConnection(asyncio.Protocol):
 
     def flush(self):
         # `out` only fills while nothing waits: reserve() moves it ahead of the slot.
+        if self.forwards:
+            self.send_forwards()
         out = self.out
         if out:
             self.out = []

@@ -43,6 +43,7 @@ def store_keys(ks, entries):
 
 
 def start(conn, cmd, argv):
+    conn.send_forwards()
     slot = conn.reserve()
     conn.barrier = True
     asyncio.ensure_future(_run(conn, cmd, argv, slot))

@@ -20,6 +20,7 @@ def _first_error(results):
 def _gather(conn, targets, merge):
     """Run (shard, argv) pairs; when all have answered, reply merge(results)."""
     worker = conn.worker
+    conn.send_forwards()
     slot = conn.reserve()
     results = [None] * len(targets)
     remaining = [len(targets)]

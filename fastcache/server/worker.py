@@ -17,7 +17,7 @@ from fastcache.engine.keyspace import Keyspace
 from fastcache.engine.registry import resolve
 from fastcache.engine.errors import CommandError
 from fastcache.protocol.encoder import ENCODERS
-from fastcache.protocol.replies import Error, Raw
+from fastcache.protocol.replies import Error
 from fastcache.server import peers
 from fastcache.server.slots import key_slot, slot_table
 from fastcache.server.slowlog import SlowLog
@@ -49,6 +49,7 @@ class Worker:
         self.loop = None
         self.stopping = None
         self.servers = []
+        self.orphaned = False
 
     # -- start-up ------------------------------------------------------------
 
@@ -77,9 +78,19 @@ class Worker:
         return await self.stopping
 
     def _peer_lost(self, shard):
-        if not self.stopping.done():
-            log.warning("Lost the link to shard %d; stopping" % shard)
-            self.shutdown(1)
+        """A peer is gone, so part of the keyspace is unreachable: stop serving
+        at once, and leave the verdict (clean stop or failure) to the
+        supervisor, which saw which worker exited first and how. Exit on our
+        own only if the supervisor never signals."""
+        if self.stopping.done() or self.orphaned:
+            return
+        self.orphaned = True
+        log.verbose("Lost the link to shard %d; waiting for the supervisor" % shard)
+        for server in self.servers:
+            server.close()
+        for conn in list(self.clients.values()):
+            conn.close()
+        self.loop.call_later(5.0, self.shutdown, 1)
 
     def shutdown(self, code=0):
         if self.stopping is not None and not self.stopping.done():
@@ -199,10 +210,12 @@ class Worker:
         return future
 
 
-def _peer_exec(worker, payload, txn):
-    dbnum, proto, argv = payload
-    reply = worker.execute(worker.peer_context(dbnum, proto), argv)
-    return Raw(ENCODERS[proto].encode(reply))
+def _peer_batch(worker, payload, txn):
+    dbnum, proto, argvs = payload
+    ctx = worker.peer_context(dbnum, proto)
+    encode = ENCODERS[proto].encode
+    execute = worker.execute
+    return [encode(execute(ctx, argv)) for argv in argvs]
 
 
 def _peer_call(worker, payload, txn):
@@ -239,7 +252,7 @@ def _peer_admin(worker, payload, txn):
 
 
 PEER_HANDLERS = {
-    "exec": _peer_exec,
+    "batch": _peer_batch,
     "call": _peer_call,
     "lock": _peer_lock,
     "unlock": _peer_unlock,
