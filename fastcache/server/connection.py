@@ -15,12 +15,12 @@ from fastcache.engine.context import Context
 from fastcache.engine.errors import CommandError
 from fastcache.engine.registry import KEYS, ALL, resolve
 from fastcache.protocol.encoder import ENCODERS
-try:
-    from fastcache.protocol.parser import ProtocolError, RequestParser
-except ImportError:  # TEMPORARY
-    from fastcache.protocol._shim import ProtocolError, RequestParser
+from fastcache import log
+from fastcache.protocol.parser import ProtocolError, QueryBufferLimitExceeded, RequestParser
 from fastcache.protocol.replies import Error
 from fastcache.server import admin, connection_commands, fanout, security  # noqa: F401 (commands)
+from fastcache.server import (  # noqa: F401 (commands)
+    client_commands, command_docs, config_commands, debug, info)
 from fastcache.server.slots import key_slot
 
 _perf_ns = time.perf_counter_ns
@@ -52,7 +52,9 @@ class ClientConnection(asyncio.Protocol):
         self.barrier = False       # a cross-shard command is in flight
         self.forwards = {}         # (owner, db, proto) -> ([argv], [reply slot]) this pass
         self.closing = False
+        self.quitting = False      # QUIT or a protocol error: no more input is read
         self.close_after_flush = False
+        self.pending_error = None  # a ProtocolError to report after the commands before it
 
     # -- connection lifecycle -------------------------------------------------
 
@@ -102,23 +104,20 @@ class ClientConnection(asyncio.Protocol):
     # -- input ----------------------------------------------------------------
 
     def data_received(self, data):
-        worker = self.worker
-        worker.stats.net_input_bytes += len(data)
+        self.worker.stats.net_input_bytes += len(data)
         self.last_interaction = _monotonic()
-        parser = self.parser
         try:
-            parser.feed(data)
+            self.parser.feed(data)
         except ProtocolError as exc:
             self.protocol_error(exc)
             return
-        if self.parked is not None:
-            return
-        self._process()
+        if self.parked is None and not self.quitting:
+            self._process()
 
     def _process(self):
         """Run parsed commands until the input is drained or a barrier holds us."""
         worker = self.worker
-        while not (self.closing or self.close_after_flush):
+        while not self.quitting:
             if self.parked is not None:
                 commands, i = self.parked
                 self.parked = None
@@ -126,9 +125,10 @@ class ClientConnection(asyncio.Protocol):
                 try:
                     commands = self.parser.commands()
                 except ProtocolError as exc:
-                    self.protocol_error(exc)
-                    return
-                if not commands:
+                    # Redis runs what preceded the bad bytes, then errors and closes.
+                    self.pending_error = exc
+                    commands = exc.commands
+                if not commands and self.pending_error is None:
                     break
                 i = 0
             n = len(commands)
@@ -141,8 +141,10 @@ class ClientConnection(asyncio.Protocol):
                     return
                 self.dispatch(commands[i])
                 i += 1
-                if self.closing or self.close_after_flush:
+                if self.quitting:
                     break
+            if self.pending_error is not None and not self.quitting:
+                self.protocol_error(self.pending_error)
         self.flush()
 
     def resume_after_lock(self):
@@ -150,10 +152,18 @@ class ClientConnection(asyncio.Protocol):
             self._process()
 
     def protocol_error(self, exc):
-        self.push(b"-ERR Protocol error: %s\r\n" % str(exc).encode())
+        if isinstance(exc, QueryBufferLimitExceeded):
+            log.warning("Closing client that reached max query buffer length: id=%d addr=%s"
+                        % (self.id, self.addr))
+        else:
+            self.push(exc.reply)
+        self.quit()
         self.flush()
+
+    def quit(self):
+        """Read nothing more; close once the queued replies are out."""
+        self.quitting = True
         self.close_after_flush = True
-        self._maybe_close()
 
     # -- dispatch -------------------------------------------------------------
 

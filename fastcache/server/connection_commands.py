@@ -37,7 +37,7 @@ def echo(ctx, argv):
          summary="Closes the connection.")
 def quit_(ctx, argv):
     if ctx.client is not None:
-        ctx.client.close_after_flush = True
+        ctx.client.quit()
     return OK
 
 

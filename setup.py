@@ -1,0 +1,15 @@
+"""Build hook for the optional C extension; the project metadata lives in pyproject.toml."""
+from setuptools import Extension, setup
+
+setup(
+    ext_modules=[
+        # optional: without a compiler the pure-Python twins serve.
+        Extension(
+            "fastcache._native",
+            sources=["native/parser.c"],
+            extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter",
+                                "-Wno-missing-field-initializers"],
+            optional=True,
+        ),
+    ],
+)
