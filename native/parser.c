@@ -9,6 +9,8 @@
 #include <structmember.h>
 #include <string.h>
 
+#include "native.h"
+
 #define INLINE_MAX (64 * 1024)
 #define MULTIBULK_MAX 2147483647LL
 #define UNAUTH_MULTIBULK_MAX 10
@@ -99,51 +101,6 @@ static PyObject *error_message(const ProtoErr *e)
     int c = (e->got == '\r' || e->got == '\n') ? ' ' : e->got;
     int len = snprintf(msg, sizeof(msg), "ERR Protocol error: expected '$', got '%c'", c);
     return PyUnicode_DecodeLatin1(msg, len, NULL);
-}
-
-/* ---- Redis's number syntax ---- */
-
-/* Strict like Redis's string2ll: optional '-', no leading zeros, no '+' or spaces. */
-static int string2ll(const char *s, Py_ssize_t len, long long *value)
-{
-    const char *p = s, *end = s + len;
-    int negative = 0;
-    unsigned long long v;
-
-    if (len == 0 || len > 20)
-        return 0;
-    if (len == 1 && s[0] == '0') {
-        *value = 0;
-        return 1;
-    }
-    if (*p == '-') {
-        negative = 1;
-        if (++p == end)
-            return 0;
-    }
-    if (*p < '1' || *p > '9')
-        return 0;
-    v = (unsigned long long)(*p++ - '0');
-    for (; p < end; p++) {
-        if (*p < '0' || *p > '9')
-            return 0;
-        if (v > (~0ULL) / 10)
-            return 0;
-        v *= 10;
-        if (v > (~0ULL) - (unsigned long long)(*p - '0'))
-            return 0;
-        v += (unsigned long long)(*p - '0');
-    }
-    if (negative) {
-        if (v > (unsigned long long)LLONG_MAX + 1)
-            return 0;
-        *value = (long long)(0 - v);
-    } else {
-        if (v > (unsigned long long)LLONG_MAX)
-            return 0;
-        *value = (long long)v;
-    }
-    return 1;
 }
 
 static inline int has_nul(const char *b, Py_ssize_t from, Py_ssize_t to)
@@ -426,7 +383,8 @@ static Py_ssize_t run(Parser *p, const char *b, Py_ssize_t n, PyObject *out, Pro
             if (emit_args(p, out) < 0)
                 return FAILED;
         }
-        if (pos >= n) {
+        /* Before AUTH, one request at a time: AUTH lifts the limits for the next one. */
+        if (pos >= n || (!p->authenticated && PyList_GET_SIZE(out))) {
             p->need = 0;
             return pos;
         }
@@ -703,23 +661,14 @@ static PyTypeObject ParserType = {
     .tp_new = PyType_GenericNew,
 };
 
-static struct PyModuleDef native_module = {
-    PyModuleDef_HEAD_INIT, "fastcache._native",
-    "C implementations of fastcache's hot paths; each has a pure-Python twin.", -1, NULL,
-};
-
-PyMODINIT_FUNC PyInit__native(void)
+int native_add_parser(PyObject *module)
 {
     if (PyType_Ready(&ParserType) < 0)
-        return NULL;
-    PyObject *m = PyModule_Create(&native_module);
-    if (!m)
-        return NULL;
+        return -1;
     Py_INCREF(&ParserType);
-    if (PyModule_AddObject(m, "RequestParser", (PyObject *)&ParserType) < 0) {
+    if (PyModule_AddObject(module, "RequestParser", (PyObject *)&ParserType) < 0) {
         Py_DECREF(&ParserType);
-        Py_DECREF(m);
-        return NULL;
+        return -1;
     }
-    return m;
+    return 0;
 }

@@ -24,12 +24,27 @@ def wrong_arity(name):
     return "ERR wrong number of arguments for '%s' command" % name
 
 
+def shown(raw):
+    """User bytes inside an error text. Latin-1 maps each byte to one character
+    and the encoder maps it back, so clients see exactly the bytes they sent."""
+    return raw.decode("latin-1")
+
+
+def _c_string(raw, limit):
+    # Redis formats these with %.*s: C strings stop at a NUL byte.
+    end = raw.find(b"\0")
+    return raw[:limit if end < 0 else min(end, limit)]
+
+
 def unknown_command(argv):
-    args = " ".join("'%s'" % a.decode("utf-8", "replace")[:128] for a in argv[1:])
-    name = argv[0].decode("utf-8", "replace")[:128]
-    return "ERR unknown command '%s', with args beginning with: %s" % (name, args + " " if args else "")
+    args = b""
+    for arg in argv[1:]:
+        if len(args) >= 128:
+            break
+        args += b"'%s' " % _c_string(arg, 128 - len(args))
+    return "ERR unknown command '%s', with args beginning with: %s" % (
+        shown(_c_string(argv[0], 128)), shown(args))
 
 
 def unknown_subcommand(sub, name):
-    return ("ERR unknown subcommand '%s'. Try %s HELP."
-            % (sub.decode("utf-8", "replace")[:128], name.upper()))
+    return "ERR unknown subcommand '%s'. Try %s HELP." % (shown(_c_string(sub, 128)), name.upper())

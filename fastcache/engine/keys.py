@@ -139,7 +139,7 @@ def _expire_flags(argv):
     for raw in argv[3:]:
         flag = _EXPIRE_FLAGS.get(raw.lower())
         if flag is None:
-            raise CommandError(UNSUPPORTED_OPTION % raw.decode("utf-8", "replace"))
+            raise CommandError(UNSUPPORTED_OPTION % errors.shown(raw))
         flags |= flag
     if flags & _NX and flags & (_XX | _GT | _LT):
         raise CommandError(NX_CONFLICT)

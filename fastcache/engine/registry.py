@@ -17,13 +17,14 @@ SPLIT_OK = "ok"            # MSET: OK once every part said OK
 class Command:
     __slots__ = ("name", "arity", "flags", "first_key", "last_key", "step",
                  "handler", "get_keys", "route", "split", "merge", "group",
-                 "since", "summary", "subcommands", "parent", "acl", "tips")
+                 "since", "summary", "subcommands", "parent", "acl", "tips", "fast")
 
     def __init__(self, name, arity, flags, first_key, last_key, step, handler,
                  get_keys, route, split, merge, group, since, summary, acl, tips):
         self.name = name
         self.arity = arity
         self.flags = frozenset(flags.split())
+        self.fast = "fast" in self.flags
         self.first_key, self.last_key, self.step = first_key, last_key, step
         self.handler = handler
         self.get_keys = get_keys

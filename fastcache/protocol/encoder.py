@@ -42,7 +42,8 @@ def _simple(v):
 
 
 def _error(v):
-    return b"-%s\r\n" % v.encode().replace(b"\r", b" ").replace(b"\n", b" ")
+    # Error texts carry user bytes as latin-1 (errors.shown); CR/LF would break framing.
+    return b"-%s\r\n" % v.encode("latin-1", "replace").replace(b"\r", b" ").replace(b"\n", b" ")
 
 
 def _str(v):

@@ -11,6 +11,10 @@ the connection, and its ``commands`` are the complete commands that preceded the
 runs those first). QueryBufferLimitExceeded (a ProtocolError with an empty reply) is raised by
 feed() when the unparsed bytes pass ``max_query_buffer``: Redis then closes without a reply.
 
+Before AUTH (authenticated False) commands() returns at most one command per call, so the
+limits lifted by an AUTH apply from the very next request, as in Redis, which parses one request
+at a time. Call it until it returns nothing.
+
 Redis quirks reproduced on purpose (all checked against redis-server 7.0):
 - the two bytes after a bulk, and the byte after a header's CR, are skipped unchecked;
 - a NUL byte hides every later line end from Redis (it scans with strchr), so such a request
@@ -246,8 +250,12 @@ class PyRequestParser:
                 return pos
             out.append(self._args)
             self._args = None
-        tokens = None if self.max_bulk_len >= _FAST_MAX_BULK else False
+        # Before AUTH, one request at a time: AUTH lifts the limits for the next one.
+        one = not self.authenticated
+        tokens = None if self.max_bulk_len >= _FAST_MAX_BULK and not one else False
         while pos < n:
+            if one and out:
+                break
             if tokens is not False and buf[pos] == 42:
                 if tokens is None:
                     tokens = (buf[pos:] if pos else buf).split(b"\r\n")

@@ -13,6 +13,7 @@ from functools import partial
 
 from fastcache.engine.context import Context
 from fastcache.engine.errors import CommandError
+from fastcache.engine.fastpath import run_batch
 from fastcache.engine.registry import KEYS, ALL, resolve
 from fastcache.protocol.encoder import ENCODERS
 from fastcache import log
@@ -21,7 +22,7 @@ from fastcache.protocol.replies import Error
 from fastcache.server import admin, connection_commands, fanout, security  # noqa: F401 (commands)
 from fastcache.server import (  # noqa: F401 (commands)
     client_commands, command_docs, config_commands, debug, info)
-from fastcache.server.slots import key_slot
+from fastcache.engine.slots import key_slot
 
 _perf_ns = time.perf_counter_ns
 _monotonic = time.monotonic
@@ -94,6 +95,13 @@ class ClientConnection(asyncio.Protocol):
         self.transport = None
         self.worker.remove_client(self)
 
+    def eof_received(self):
+        # The client shut its sending side: finish the replies still owed
+        # (forwarded ones may be in flight), then close.
+        self.close_after_flush = True
+        self.flush()
+        return not self.closing
+
     def close(self):
         if self.transport is not None:
             self.transport.close()
@@ -132,6 +140,7 @@ class ClientConnection(asyncio.Protocol):
                     break
                 i = 0
             n = len(commands)
+            fast = self.fast_path_ok()
             while i < n:
                 if self.barrier or worker.lock is not None:
                     self.parked = (commands, i)
@@ -139,13 +148,37 @@ class ClientConnection(asyncio.Protocol):
                         worker.paused.add(self)
                     self.flush()
                     return
+                if fast:
+                    i = self._run_fast(commands, i)
+                    if i >= n:
+                        break
                 self.dispatch(commands[i])
                 i += 1
                 if self.quitting:
                     break
+                fast = self.fast_path_ok()
             if self.pending_error is not None and not self.quitting:
                 self.protocol_error(self.pending_error)
         self.flush()
+
+    def fast_path_ok(self):
+        """Whether the native fast path may run this client's commands: it
+        skips the command table, so only for a plain authenticated client,
+        and only while the slowlog does not time O(1) commands."""
+        return self.authenticated and self.worker.untimed_fast
+
+    def _run_fast(self, commands, i):
+        """Run the commands from i that the fast path handles; the index it stopped at."""
+        worker = self.worker
+        out = self.out if not self.waiting else []
+        stop, executed = run_batch(commands, i, out, self.ctx.db, worker.ks, self.ctx.proto,
+                                   worker.fast_owners, worker.index)
+        if executed:
+            worker.stats.commands += executed
+            self.last_command = commands[stop - 1][0]
+            if out is not self.out:
+                self.waiting.extend(out)
+        return stop
 
     def resume_after_lock(self):
         if not self.closing:
@@ -172,10 +205,8 @@ class ClientConnection(asyncio.Protocol):
         try:
             cmd = resolve(argv)
         except CommandError as exc:
-            if not self.authenticated:
-                self.push(self.encode(NOAUTH))
-            else:
-                self.push(self.encode(Error(exc.message)))
+            # Like Redis 7.0: unknown command and arity errors come before NOAUTH.
+            self.push(self.encode(Error(exc.message)))
             return
         if not self.authenticated and "no_auth" not in cmd.flags:
             self.push(self.encode(NOAUTH))
@@ -184,33 +215,42 @@ class ClientConnection(asyncio.Protocol):
         if route is ALL:
             fanout.to_all(self, cmd, argv)  # even with one shard: the merge shapes the reply
             return
-        if worker.nshards > 1:
-            if route is KEYS:
-                if cmd.first_key == cmd.last_key:
-                    owners = {worker.slot_owner[key_slot(argv[cmd.first_key])]}
-                else:
-                    owners = {worker.slot_owner[key_slot(argv[i])] for i in cmd.key_indexes(argv)}
-                if len(owners) == 1:
-                    owner = owners.pop()
-                    if owner != worker.index:
-                        self.forward(owner, argv)
-                        return
-                elif owners:
-                    fanout.across_shards(self, cmd, argv)
+        if route is KEYS and worker.nshards > 1:
+            owner_of = worker.slot_owner
+            first = cmd.first_key
+            if first == cmd.last_key and cmd.get_keys is None:
+                owner = owner_of[key_slot(argv[first])]
+            else:
+                groups = {}
+                for i in cmd.key_indexes(argv):
+                    groups.setdefault(owner_of[key_slot(argv[i])], []).append(i)
+                if len(groups) > 1:
+                    fanout.across_shards(self, cmd, argv, groups)
                     return
+                owner = next(iter(groups), worker.index)
+            if owner != worker.index:
+                self.forward(owner, argv)
+                return
         self.run_local(cmd, argv)
 
     def run_local(self, cmd, argv):
         worker = self.worker
-        start = _perf_ns()
-        try:
-            reply = cmd.handler(self.ctx, argv)
-        except CommandError as exc:
-            reply = Error(exc.message)
-        elapsed = _perf_ns() - start
+        if cmd.fast and worker.untimed_fast:
+            # An O(1) command cannot take a millisecond: skip the clock reads.
+            try:
+                reply = cmd.handler(self.ctx, argv)
+            except CommandError as exc:
+                reply = Error(exc.message)
+        else:
+            start = _perf_ns()
+            try:
+                reply = cmd.handler(self.ctx, argv)
+            except CommandError as exc:
+                reply = Error(exc.message)
+            elapsed = _perf_ns() - start
+            if elapsed >= worker.slow_ns:
+                worker.slowlog.observe(elapsed // 1000, argv, self)
         worker.stats.commands += 1
-        if elapsed >= worker.slow_ns:
-            worker.slowlog.observe(elapsed // 1000, argv, self)
         self.last_command = argv[0]
         self.push(self.encode(reply))
 
@@ -293,7 +333,8 @@ class ClientConnection(asyncio.Protocol):
             self.transport.write(data)
 
     def _maybe_close(self):
-        if self.close_after_flush and not self.waiting and not self.out:
+        if (self.close_after_flush and not self.waiting and not self.out
+                and self.parked is None and not self.barrier):
             self.closing = True
             self.close()
 

@@ -20,7 +20,7 @@ HELLO_NOAUTH = ("NOAUTH HELLO must be called with the client already authenticat
                 "the RESP protocol version at the same time")
 
 
-@command("ping", -1, "fast", group=CONN, summary="Returns the server's liveliness response.",
+@command("ping", -1, "fast", group=CONN, summary="Ping the server",
          tips="request_policy:all_shards response_policy:all_succeeded")
 def ping(ctx, argv):
     if len(argv) > 2:
@@ -28,13 +28,13 @@ def ping(ctx, argv):
     return argv[1] if len(argv) == 2 else PONG
 
 
-@command("echo", 2, "loading stale fast", group=CONN, summary="Returns the given string.")
+@command("echo", 2, "loading stale fast", group=CONN, summary="Echo the given string")
 def echo(ctx, argv):
     return argv[1]
 
 
 @command("quit", -1, "noscript loading stale fast no_auth allow_busy", group=CONN,
-         summary="Closes the connection.")
+         summary="Close the connection")
 def quit_(ctx, argv):
     if ctx.client is not None:
         ctx.client.quit()
@@ -42,7 +42,7 @@ def quit_(ctx, argv):
 
 
 @command("reset", 1, "noscript loading stale fast no_auth allow_busy", group=CONN, since="6.2.0",
-         summary="Resets the connection.")
+         summary="Reset the connection")
 def reset(ctx, argv):
     client = ctx.client
     ctx.select(0)
@@ -67,7 +67,7 @@ def check_credentials(ctx, user, password):
 
 
 @command("auth", -2, "noscript loading stale fast no_auth allow_busy", group=CONN,
-         summary="Authenticates the connection.")
+         summary="Authenticate to the server")
 def auth(ctx, argv):
     if len(argv) > 3:
         raise CommandError(errors.SYNTAX)
@@ -84,7 +84,7 @@ def auth(ctx, argv):
 
 
 @command("hello", -1, "noscript loading stale fast no_auth allow_busy", group=CONN, since="6.0.0",
-         summary="Handshakes with the Redis server.")
+         summary="Handshake with Redis")
 def hello(ctx, argv):
     client = ctx.client
     proto = None
@@ -108,8 +108,7 @@ def hello(ctx, argv):
             name = argv[i + 1]
             i += 2
         else:
-            raise CommandError("ERR Syntax error in HELLO option '%s'"
-                               % argv[i].decode("utf-8", "replace"))
+            raise CommandError("ERR Syntax error in HELLO option '%s'" % errors.shown(argv[i]))
     if credentials is not None:
         check_credentials(ctx, *credentials)
         if client is not None:
@@ -134,7 +133,7 @@ def hello(ctx, argv):
     }
 
 
-@command("select", 2, "loading stale fast", group=CONN, summary="Changes the selected database.")
+@command("select", 2, "loading stale fast", group=CONN, summary="Change the selected database for the current connection")
 def select(ctx, argv):
     index = parse_int(argv[1])
     if not 0 <= index < len(ctx.ks.dbs):

@@ -16,7 +16,6 @@ from fastcache.engine.context import Context
 from fastcache.engine.dispatch import run as run_command
 from fastcache.engine.keyspace import Keyspace
 from fastcache.protocol.replies import Error
-from fastcache.server.slots import key_slot
 
 _txn_ids = itertools.count(1)
 
@@ -42,31 +41,28 @@ def store_keys(ks, entries):
             ks.set(db, key, value, expire_at)
 
 
-def start(conn, cmd, argv):
+def start(conn, cmd, argv, groups):
     conn.send_forwards()
     slot = conn.reserve()
     conn.barrier = True
-    asyncio.ensure_future(_run(conn, cmd, argv, slot))
+    by_shard = {shard: {argv[i] for i in positions} for shard, positions in groups.items()}
+    asyncio.ensure_future(_run(conn, cmd, argv, by_shard, slot))
 
 
-async def _run(conn, cmd, argv, slot):
+async def _run(conn, cmd, argv, by_shard, slot):
     try:
-        reply = await _locked_run(conn, cmd, argv)
+        reply = await _locked_run(conn, cmd, argv, by_shard)
     except Exception as exc:  # a lost peer link; the worker is stopping anyway
         reply = Error("ERR cross-shard command failed: %s" % exc)
-    conn.fill(slot, conn.encode(reply))
     conn.barrier = False
+    conn.fill(slot, conn.encode(reply))
     if conn.parked is not None:
         conn.resume_after_lock()
 
 
-async def _locked_run(conn, cmd, argv):
+async def _locked_run(conn, cmd, argv, by_shard):
     worker = conn.worker
     txn = (worker.index, next(_txn_ids))
-    by_shard = {}
-    for i in cmd.key_indexes(argv):
-        key = argv[i]
-        by_shard.setdefault(worker.slot_owner[key_slot(key)], set()).add(key)
     shards = sorted(by_shard)
     locked = []
     try:

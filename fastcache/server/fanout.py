@@ -2,12 +2,11 @@
 and whole-keyspace commands sent to every shard; replies are merged here."""
 import random
 
-from fastcache.engine.dispatch import run as run_command
 from fastcache.engine.errors import CommandError
 from fastcache.engine.registry import SPLIT_OK, SPLIT_ORDERED, SPLIT_SUM
 from fastcache.protocol.replies import OK, Error
+from fastcache.engine.scan import parse_cursor
 from fastcache.server import crossshard
-from fastcache.server.slots import key_slot
 
 
 def _first_error(results):
@@ -46,16 +45,15 @@ def _gather(conn, targets, merge):
 
 # -- multi-key commands split by owner -------------------------------------
 
-def across_shards(conn, cmd, argv):
-    """argv's keys live on several shards."""
+def across_shards(conn, cmd, argv, groups):
+    """argv's keys live on several shards; groups maps shard -> key positions."""
     if cmd.split is None:
-        crossshard.start(conn, cmd, argv)
+        crossshard.start(conn, cmd, argv, groups)
         return
-    owner = conn.worker.slot_owner
     step = cmd.step
-    groups = {}
-    for i in cmd.key_indexes(argv):
-        groups.setdefault(owner[key_slot(argv[i])], []).append(i)
+    if (len(argv) - cmd.first_key) % step:
+        conn.run_local(cmd, argv)  # malformed (MSET k v k): the handler says why, nothing runs
+        return
     targets = []
     for shard, positions in groups.items():
         sub = [argv[0]]
@@ -121,30 +119,69 @@ def to_all(conn, cmd, argv):
     _gather(conn, [(s, argv) for s in shards], merge)
 
 
-def _route_scan(conn, cmd, argv):
-    """SCAN's cursor carries the shard in its low 8 bits: shard-by-shard iteration."""
+def _ask(conn, shard, argv, callback):
+    """Run argv on one shard (inline if it is ours); callback(result)."""
     worker = conn.worker
-    raw = argv[1]
-    if not raw.isdigit() or int(raw) >= 1 << 64:
-        conn.push(conn.encode(Error("ERR invalid cursor")))
+    if shard == worker.index:
+        callback(worker.execute(conn.ctx, argv))
+    else:
+        worker.peers[shard].request("call", (conn.ctx.db.id, argv), callback)
+
+
+def _scan_count(argv):
+    for i in range(2, len(argv) - 1):
+        if argv[i].lower() == b"count" and argv[i + 1].isdigit():
+            return int(argv[i + 1])
+    return 10
+
+
+def _route_scan(conn, cmd, argv):
+    """SCAN's cursor carries the shard in its low 8 bits. A call that finishes
+    a shard with room left under COUNT goes on to the next one, so a small
+    keyspace is scanned in one call and an empty one answers cursor 0, as in
+    Redis. The client's next commands wait for it (a barrier), so later writes
+    cannot reach a shard before the scan does."""
+    worker = conn.worker
+    try:
+        cursor = parse_cursor(argv[1])
+    except CommandError as exc:
+        conn.push(conn.encode(Error(exc.message)))
         return
-    cursor = int(raw)
     shard, shard_cursor = cursor & 255, cursor >> 8
     if shard >= worker.nshards:
         shard, shard_cursor = 0, 0
-    sub = list(argv)
-    sub[1] = b"%d" % shard_cursor
+    count = _scan_count(argv)
+    found = []
+    conn.send_forwards()
+    slot = conn.reserve()
+    conn.barrier = True
 
-    def merge(results):
-        reply = results[0]
-        next_cursor = int(reply[0])
-        if next_cursor:
-            nxt = (next_cursor << 8) | shard
-        else:
-            nxt = shard + 1 if shard + 1 < worker.nshards else 0
-        return [b"%d" % nxt, reply[1]]
+    def finish(reply):
+        conn.barrier = False
+        conn.fill(slot, conn.encode(reply))
+        if conn.parked is not None:
+            conn.resume_after_lock()
 
-    _gather(conn, [(shard, sub)], merge)
+    def step(shard, shard_cursor):
+        sub = list(argv)
+        sub[1] = b"%d" % shard_cursor
+
+        def answered(reply):
+            if type(reply) is Error:
+                finish(reply)
+                return
+            found.extend(reply[1])
+            next_cursor = int(reply[0])
+            if next_cursor:
+                finish([b"%d" % ((next_cursor << 8) | shard), found])
+            elif shard + 1 < worker.nshards and len(found) < count:
+                step(shard + 1, 0)
+            else:
+                finish([b"%d" % (shard + 1 if shard + 1 < worker.nshards else 0), found])
+
+        _ask(conn, shard, sub, answered)
+
+    step(shard, shard_cursor)
 
 
 ROUTERS["scan"] = _route_scan

@@ -16,12 +16,16 @@ from fastcache.engine.dispatch import run as run_command
 from fastcache.engine.keyspace import Keyspace
 from fastcache.engine.registry import resolve
 from fastcache.engine.errors import CommandError
+from fastcache.engine.fastpath import run_batch
 from fastcache.protocol.encoder import ENCODERS
 from fastcache.protocol.replies import Error
 from fastcache.server import peers
-from fastcache.server.slots import key_slot, slot_table
+from fastcache.engine.slots import key_slot, slot_table
 from fastcache.server.slowlog import SlowLog
 from fastcache.server.stats import Stats
+
+
+UNTIMED_FLOOR_NS = 1_000_000
 
 
 class Worker:
@@ -34,6 +38,7 @@ class Worker:
         self.instance = instance      # names the peer sockets of this server
         self.ks = Keyspace(config["databases"])
         self.slot_owner = slot_table(self.nshards)
+        self.fast_owners = self.slot_owner if self.nshards > 1 else None
         self.peers = [None] * self.nshards
         self.clients = {}
         self.stats = Stats()
@@ -100,6 +105,9 @@ class Worker:
         """Refresh values cached off the config for the hot path (after CONFIG SET)."""
         threshold = self.config["slowlog-log-slower-than"]
         self.slow_ns = threshold * 1000 if threshold >= 0 else float("inf")
+        # An O(1) command cannot take a millisecond: above that threshold such
+        # commands go untimed, and the native fast path may run them.
+        self.untimed_fast = self.slow_ns >= UNTIMED_FLOOR_NS
 
     # -- periodic work (Redis's serverCron) ---------------------------------
 
@@ -211,11 +219,22 @@ class Worker:
 
 
 def _peer_batch(worker, payload, txn):
+    """Forwarded commands: run them like local ones, fast path first."""
     dbnum, proto, argvs = payload
     ctx = worker.peer_context(dbnum, proto)
     encode = ENCODERS[proto].encode
-    execute = worker.execute
-    return [encode(execute(ctx, argv)) for argv in argvs]
+    out = []
+    i, n = 0, len(argvs)
+    fast = worker.untimed_fast
+    while i < n:
+        if fast:
+            i, executed = run_batch(argvs, i, out, ctx.db, worker.ks, proto, None, worker.index)
+            worker.stats.commands += executed
+            if i >= n:
+                break
+        out.append(encode(worker.execute(ctx, argvs[i])))
+        i += 1
+    return out
 
 
 def _peer_call(worker, payload, txn):
@@ -245,12 +264,6 @@ def _peer_store(worker, entries, txn):
     return True
 
 
-def _peer_admin(worker, payload, txn):
-    from fastcache.server import admin
-    name, args = payload
-    return admin.LOCAL_QUERIES[name](worker, *args)
-
-
 PEER_HANDLERS = {
     "batch": _peer_batch,
     "call": _peer_call,
@@ -258,7 +271,6 @@ PEER_HANDLERS = {
     "unlock": _peer_unlock,
     "fetch": _peer_fetch,
     "store": _peer_store,
-    "admin": _peer_admin,
 }
 
 

@@ -429,13 +429,22 @@ fuzz_input = st.one_of(st.binary(max_size=200), protocol_soup, mutated_resp())
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
 
 
+def drain(parser, data, out):
+    """Append every command now complete to out; before AUTH the parser hands
+    out one per call."""
+    more = parser.parse(data)
+    while more:
+        out += more
+        more = parser.commands()
+
+
 def _outcome(cls, data, chunks, authenticated):
     p = cls()
     p.authenticated = authenticated
     out, at = [], 0
     try:
         for size in chunks + [len(data)]:
-            out += p.parse(data[at:at + size])
+            drain(p, data[at:at + size], out)
             at += size
     except ProtocolError as exc:
         return out + exc.commands, exc.reply, 0

@@ -41,11 +41,12 @@ def wait_ready(port, proc, timeout=15.0, password=None):
 class ServerProcess:
     """A server child process; stop() terminates it and removes its directory."""
 
-    def __init__(self, argv, port, workdir, password=None):
+    def __init__(self, argv, port, workdir, password=None, env=None):
         self.port = port
         self.dir = workdir
         self.log = open(os.path.join(workdir, "server.log"), "wb")
-        self.proc = subprocess.Popen(argv, cwd=workdir, stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(argv, cwd=workdir, stdout=self.log, stderr=subprocess.STDOUT,
+                                     env=env)
         try:
             wait_ready(port, self.proc, password=password)
         except Exception:
@@ -90,4 +91,14 @@ def start_fastcache(*extra, shards=None, password=None):
     if shards is not None:
         argv += ["--shards", str(shards)]
     argv += list(extra)
-    return ServerProcess(argv, port, workdir, password=password)
+    return ServerProcess(argv, port, workdir, password=password, env=checkout_env())
+
+
+def checkout_env():
+    """The environment for a server child: it imports this checkout even when
+    the package is not pip-installed (the server runs from a temp directory)."""
+    env = dict(os.environ)
+    paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if ROOT not in paths:
+        env["PYTHONPATH"] = os.pathsep.join([ROOT] + paths)
+    return env

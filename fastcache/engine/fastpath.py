@@ -1,0 +1,226 @@
+"""The hot path: parsed commands -> executed -> encoded replies, without the command table.
+
+    next_index, executed = run_batch(commands, start, out, db, ks, proto, owners, shard)
+
+runs consecutive commands from commands[start] (argv lists of bytes, as the request parser
+returns them) straight on db's dicts, appends each encoded reply (bytes) to the list out, and
+stops at the first command it does not fully handle, before touching anything for it. The
+caller runs commands[next_index] through the normal path (dispatch + encoder), which produces
+the error or the option handling, then calls run_batch again from next_index + 1.
+
+Handled: the happy path of GET k, SET k v (no options), INCR/DECR k, INCRBY/DECRBY k n,
+MGET k..., MSET k v..., EXISTS k and DEL k (one key), PING (no argument) and ECHO x, names in
+any case. Anything else stops: other commands or arities, WRONGTYPE, a stored value or an
+INCRBY/DECRBY argument that is not a canonical int64, overflow, and any key whose slot's owner
+in ``owners`` (the worker's 16384-byte slot table, or None when every key is local) is not
+``shard``.
+
+Replies, dicts (insertion order included) and the Keyspace counters end up exactly as the
+Python handlers and the encoder would leave them for the same commands: lazy expiry removes
+expired keys and counts them, reads count hits and misses and store ks.clock in db.atime
+like Keyspace.get, EXISTS/DEL/INCR look up like Keyspace.peek, writes add to ks.dirty.
+Counters are added to ks once per call. "Now" is read once per call, at the first key with a
+TTL. The caller does what the command table would (statistics, MULTI queueing, pub/sub mode,
+authentication): run_batch is for a plain connection in its normal state.
+
+run_batch is the fastest implementation available: the C one from fastcache._native when it
+is built, else py_run_batch. Both are exported so tests can run each; they agree on every
+input within the contract above (the C one also refuses anything else without crashing).
+"""
+from fastcache.engine.args import INT64_MAX, INT64_MIN
+from fastcache.engine.keyspace import now_ms
+from fastcache.protocol.encoder import NULL2, NULL3
+from fastcache.protocol.parser import string2ll
+from fastcache.engine.slots import key_slot
+
+_OK = b"+OK\r\n"
+_PONG = b"+PONG\r\n"
+_ZERO = b":0\r\n"
+_ONE = b":1\r\n"
+
+# The one-key commands come first (op <= DECRBY), in the order of their checks.
+GET, EXISTS, DEL, INCR, DECR, INCRBY, DECRBY, SET, MGET, MSET, PING, ECHO = range(12)
+_ONE_KEY_ARGC = (2, 2, 2, 2, 2, 3, 3)
+_NAMES = {b"get": GET, b"set": SET, b"incr": INCR, b"decr": DECR, b"incrby": INCRBY,
+          b"decrby": DECRBY, b"mget": MGET, b"mset": MSET, b"exists": EXISTS, b"del": DEL,
+          b"ping": PING, b"echo": ECHO}
+# Both usual spellings resolve in one lookup; mixed case goes through lower().
+_OPS = {**_NAMES, **{name.upper(): op for name, op in _NAMES.items()}}
+
+
+def _bulk(value):
+    return b"$%d\r\n%s\r\n" % (len(value), value)
+
+
+def _int(value):
+    return _ONE if value == 1 else _ZERO if value == 0 else b":%d\r\n" % value
+
+
+def py_run_batch(commands, start, out, db, ks, proto, owners, shard):
+    """The pure-Python run_batch; see the module docstring."""
+    data, expires, atime = db.data, db.expires, db.atime
+    clock = ks.clock
+    null = NULL3 if proto == 3 else NULL2
+    append = out.append
+    hits = misses = dirty = 0
+    now = None
+    expired = 0
+
+    def live(key, value):
+        """value unless key has expired, in which case it is removed (Keyspace.peek)."""
+        nonlocal now, expired
+        at = expires.get(key)
+        if at is None:
+            return value
+        if now is None:
+            now = now_ms()
+        if at > now:
+            return value
+        del data[key]
+        del expires[key]
+        atime.pop(key, None)
+        expired += 1
+        return None
+
+    n = len(commands)
+    i = start
+    while i < n:
+        argv = commands[i]
+        op = _OPS.get(argv[0])
+        if op is None:
+            op = _OPS.get(argv[0].lower())
+            if op is None:
+                break
+        argc = len(argv)
+        if op <= DECRBY:
+            if argc != _ONE_KEY_ARGC[op]:
+                break
+            if op >= INCRBY:
+                # checked before the lookup, which may expire the key
+                delta = string2ll(argv[2])
+                if delta is None:
+                    break
+                if op == DECRBY:
+                    if delta == INT64_MIN:
+                        break
+                    delta = -delta
+            key = argv[1]
+            if owners is not None and owners[key_slot(key)] != shard:
+                break
+            value = data.get(key)
+            if value is not None and expires:
+                value = live(key, value)
+            if op == GET:
+                if value is None:
+                    misses += 1
+                    append(null)
+                elif type(value) is bytes:
+                    hits += 1
+                    atime[key] = clock
+                    append(b"$%d\r\n%s\r\n" % (len(value), value))
+                else:
+                    break       # WRONGTYPE
+            elif op == EXISTS:
+                if value is None:
+                    misses += 1
+                    append(_ZERO)
+                else:
+                    hits += 1
+                    append(_ONE)
+            elif op == DEL:
+                if value is None:
+                    append(_ZERO)
+                else:
+                    del data[key]
+                    if expires:
+                        expires.pop(key, None)
+                    atime.pop(key, None)
+                    dirty += 1
+                    append(_ONE)
+            else:
+                if op <= DECR:
+                    delta = 1 if op == INCR else -1
+                if value is not None:
+                    if type(value) is not bytes:
+                        break
+                    value = string2ll(value)
+                    if value is None:
+                        break
+                    delta += value
+                    if not INT64_MIN <= delta <= INT64_MAX:
+                        break
+                data[key] = b"%d" % delta
+                atime[key] = clock
+                dirty += 1
+                append(_int(delta))
+        elif op == SET:
+            if argc != 3:
+                break
+            key = argv[1]
+            if owners is not None and owners[key_slot(key)] != shard:
+                break
+            data[key] = argv[2]
+            if expires:
+                expires.pop(key, None)
+            atime[key] = clock
+            dirty += 1
+            append(_OK)
+        elif op == MGET:
+            if argc < 2:
+                break
+            keys = argv[1:]
+            if owners is not None and any(owners[key_slot(key)] != shard for key in keys):
+                break
+            parts = [b"*%d\r\n" % len(keys)]
+            for key in keys:
+                value = data.get(key)
+                if value is not None and expires:
+                    value = live(key, value)
+                if value is None:
+                    misses += 1
+                    parts.append(null)
+                else:
+                    hits += 1
+                    atime[key] = clock
+                    parts.append(_bulk(value) if type(value) is bytes else null)
+            append(b"".join(parts))
+        elif op == MSET:
+            if argc < 3 or not argc & 1:
+                break
+            if owners is not None and any(owners[key_slot(argv[j])] != shard
+                                          for j in range(1, argc, 2)):
+                break
+            for j in range(1, argc, 2):
+                key = argv[j]
+                data[key] = argv[j + 1]
+                if expires:
+                    expires.pop(key, None)
+                atime[key] = clock
+            dirty += argc >> 1
+            append(_OK)
+        elif op == PING:
+            if argc != 1:
+                break
+            append(_PONG)
+        else:       # ECHO
+            if argc != 2:
+                break
+            append(_bulk(argv[1]))
+        i += 1
+    if hits:
+        ks.hits += hits
+    if misses:
+        ks.misses += misses
+    if dirty:
+        ks.dirty += dirty
+    if expired:
+        ks.expired_keys += expired
+    return i, i - start if i > start else 0
+
+
+try:
+    from fastcache._native import run_batch as native_run_batch
+except ImportError:         # no compiler at install time: the pure-Python twin serves
+    native_run_batch = None
+
+run_batch = native_run_batch or py_run_batch

@@ -1,0 +1,386 @@
+"""The command fast path (run_batch), C and Python twins.
+
+Both are checked against the normal path (dispatch.execute + encoder, command by command):
+same reply bytes, same dicts (order included), same Keyspace counters; and against each other
+for where each call stops.
+"""
+import copy
+import gc
+import sys
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fastcache.engine import fastpath
+from fastcache.engine.context import Context
+from fastcache.engine.dispatch import execute
+from fastcache.engine.fastpath import native_run_batch, py_run_batch
+from fastcache.engine.keyspace import Keyspace, now_ms
+from fastcache.protocol.encoder import encode
+from fastcache.server import connection_commands  # noqa: F401  (registers PING and ECHO)
+from fastcache.engine.slots import key_slot, slot_table
+
+IMPLEMENTATIONS = [py_run_batch]
+if native_run_batch is not None:
+    IMPLEMENTATIONS.append(native_run_batch)
+
+CLOCK = 4242        # a ks.clock no real access time would have
+PAST = 1            # an expiry long gone
+FUTURE = 1 << 50    # an expiry far ahead
+OWNERS = slot_table(2)
+
+
+@pytest.fixture(params=IMPLEMENTATIONS, ids=lambda fn: fn.__module__)
+def run_batch(request):
+    return request.param
+
+
+def test_best_implementation_is_exported():
+    assert fastpath.run_batch is (native_run_batch or py_run_batch)
+
+
+# -- helpers -----------------------------------------------------------------------------
+
+def b(*args):
+    return [a if isinstance(a, bytes) else str(a).encode() for a in args]
+
+
+def new_ctx(proto=2, entries=()):
+    """A fresh context whose db 0 holds entries: (key, value, expiry or None)."""
+    ks = Keyspace()
+    ks.clock = CLOCK
+    ctx = Context(ks, proto=proto)
+    for key, value, expiry in entries:
+        ctx.db.data[key] = copy.deepcopy(value)
+        if expiry is not None:
+            ctx.db.expires[key] = expiry
+        ctx.db.atime[key] = 7
+    return ctx
+
+
+def state(ctx):
+    db, ks = ctx.db, ctx.ks
+    return (list(db.data.items()), list(db.expires.items()), list(db.atime.items()),
+            ks.hits, ks.misses, ks.dirty, ks.expired_keys)
+
+
+def reference(ctx, commands):
+    return [encode(execute(ctx, argv), ctx.proto) for argv in commands]
+
+
+def keys_of(argv):
+    name = argv[0].lower()
+    if name in (b"ping", b"echo"):
+        return []
+    if name == b"mset":
+        return argv[1::2]
+    return argv[1:] if name in (b"mget", b"exists", b"del") else argv[1:2]
+
+
+def drive(run_batch, ctx, commands, owners=None, shard=0):
+    """The caller's loop: fast path, the normal path for each command it leaves, repeat.
+
+    Returns (replies, the (start, next_index, executed) of every call)."""
+    out, calls = [], []
+    i = 0
+    while True:
+        start = i
+        i, executed = run_batch(commands, i, out, ctx.db, ctx.ks, ctx.proto, owners, shard)
+        calls.append((start, i, executed))
+        assert executed == i - start
+        if owners is not None:
+            for argv in commands[start:i]:
+                assert all(owners[key_slot(k)] == shard for k in keys_of(argv)), argv
+        if i == len(commands):
+            return out, calls
+        out.append(encode(execute(ctx, commands[i]), ctx.proto))
+        i += 1
+
+
+def run_one(run_batch, ctx, *args):
+    """(reply or None if the command was left to Python, executed)."""
+    out = []
+    _, executed = run_batch([b(*args)], 0, out, ctx.db, ctx.ks, ctx.proto, None, 0)
+    return (out[0] if out else None), executed
+
+
+# -- replies and effects, command by command -------------------------------------------------
+
+@pytest.mark.parametrize("proto", [2, 3])
+def test_handled_commands_match_the_normal_path(run_batch, proto):
+    entries = [(b"s", b"hello", None), (b"n", b"41", None), (b"old", b"x", PAST),
+               (b"ttl", b"5", FUTURE), (b"h", {b"f": b"v"}, None), (b"big", b"9" * 18, None)]
+    script = [b(*c) for c in [
+        ("GET", "s"), ("get", "missing"), ("GET", "old"), ("GeT", "ttl"), ("SET", "s", "v2"),
+        ("set", "ttl", "7"), ("INCR", "n"), ("DECR", "n"), ("incrby", "n", "-100"),
+        ("DECRBY", "n", "9223372036854775000"), ("INCR", "new"), ("DECR", "old"),
+        ("INCRBY", "big", "1"), ("MGET", "s", "missing", "h", "old", "n"),
+        ("MSET", "a", "1", "b", "2", "a", "3"), ("mget", "a", "b"), ("EXISTS", "a"),
+        ("exists", "nope"), ("EXISTS", "h"), ("DEL", "a"), ("DEL", "a"), ("del", "h"),
+        ("PING",), ("ECHO", ""), ("echo", "x\r\ny"), ("GET", ""), ("SET", "", ""),
+        ("INCRBY", "c", "-9223372036854775808"), ("MGET", "c"),
+    ]]
+    fast, want = new_ctx(proto, entries), new_ctx(proto, entries)
+    out = []
+    assert run_batch(script, 0, out, fast.db, fast.ks, proto, None, 0) == (len(script),
+                                                                            len(script))
+    assert out == reference(want, script)
+    assert state(fast) == state(want)
+
+
+@pytest.mark.parametrize("args", [
+    ("GET", "h"),                           # WRONGTYPE
+    ("INCR", "h"), ("INCR", "text"), ("INCR", "lead0"), ("INCR", "plus"), ("INCR", "max"),
+    ("DECR", "min"), ("INCRBY", "max", "1"), ("INCRBY", "n", "1.5"), ("INCRBY", "n", "+1"),
+    ("INCRBY", "n", "01"), ("INCRBY", "n", "-0"), ("INCRBY", "n", " 1"), ("INCRBY", "n", ""),
+    ("INCRBY", "n", "9223372036854775808"), ("DECRBY", "n", "-9223372036854775808"),
+    ("SET", "k", "v", "EX", "10"), ("SET", "k", "v", "NX"), ("SET", "k"), ("GET",),
+    ("GET", "a", "b"),
+    ("MSET", "a"), ("MSET", "a", "1", "b"), ("MGET",), ("EXISTS", "a", "b"), ("DEL", "a", "b"),
+    ("DEL",), ("EXISTS",), ("PING", "hi"), ("ECHO",), ("ECHO", "a", "b"), ("INCR",),
+    ("INCR", "n", "1"), ("DECRBY", "n"), ("STRLEN", "s"), ("GETS", "s"), ("G\xc9T", "s"),
+    ("UNLINK", "s"), ("SETNX", "s", "v"), ("NOSUCH",),
+])
+def test_unhandled_commands_are_left_untouched(run_batch, args):
+    entries = [(b"h", {b"f": b"v"}, None), (b"text", b"abc", FUTURE), (b"lead0", b"007", None),
+               (b"plus", b"+1", None), (b"max", b"9223372036854775807", None),
+               (b"min", b"-9223372036854775808", None), (b"n", b"1", None)]
+    ctx = new_ctx(2, entries)
+    before = state(ctx)
+    assert run_one(run_batch, ctx, *args) == (None, 0)
+    assert state(ctx) == before
+
+
+def test_stops_at_the_first_unhandled_and_resumes(run_batch):
+    ctx = new_ctx()
+    commands = [b("SET", "a", "1"), b("GET", "a"), b("STRLEN", "a"), b("GET", "a"), b("PING")]
+    out = []
+    assert run_batch(commands, 0, out, ctx.db, ctx.ks, 2, None, 0) == (2, 2)
+    assert out == [b"+OK\r\n", b"$1\r\n1\r\n"]
+    assert run_batch(commands, 3, out, ctx.db, ctx.ks, 2, None, 0) == (5, 2)
+    assert out[2:] == [b"$1\r\n1\r\n", b"+PONG\r\n"]
+    assert run_batch(commands, 5, out, ctx.db, ctx.ks, 2, None, 0) == (5, 0)
+    assert run_batch(commands, 9, out, ctx.db, ctx.ks, 2, None, 0) == (9, 0)
+    assert len(out) == 4
+
+
+def test_set_stores_the_argument_object_and_clears_the_ttl(run_batch):
+    ctx = new_ctx(2, [(b"k", b"old", FUTURE), (b"other", b"x", FUTURE)])
+    value = b"v" * 100
+    run_batch([[b"SET", b"k", value]], 0, [], ctx.db, ctx.ks, 2, None, 0)
+    assert ctx.db.data[b"k"] is value
+    assert ctx.db.expires == {b"other": FUTURE}
+    assert ctx.db.atime[b"k"] == CLOCK and ctx.ks.dirty == 1
+
+
+def test_incr_keeps_the_ttl(run_batch):
+    ctx = new_ctx(2, [(b"n", b"10", FUTURE)])
+    assert run_one(run_batch, ctx, "INCRBY", "n", "5") == (b":15\r\n", 1)
+    assert ctx.db.data[b"n"] == b"15" and ctx.db.expires[b"n"] == FUTURE
+    assert run_one(run_batch, ctx, "DECRBY", "n", "9223372036854775807") == (
+        b":-9223372036854775792\r\n", 1)
+
+
+def test_expired_keys_count_once(run_batch):
+    ctx = new_ctx(2, [(b"a", b"1", PAST), (b"b", b"2", PAST), (b"c", b"3", now_ms() + 10**9)])
+    out = []
+    run_batch([b("GET", "a"), b("EXISTS", "b"), b("GET", "b"), b("GET", "c")], 0, out,
+              ctx.db, ctx.ks, 3, None, 0)
+    assert out == [b"_\r\n", b":0\r\n", b"_\r\n", b"$1\r\n3\r\n"]
+    assert (ctx.ks.expired_keys, ctx.ks.misses, ctx.ks.hits) == (2, 3, 1)
+    assert list(ctx.db.data) == [b"c"] and list(ctx.db.expires) == [b"c"]
+
+
+def test_other_shards_keys_stop_the_batch(run_batch):
+    ctx = new_ctx()
+    mine = [k for k in (b"k%d" % i for i in range(100)) if OWNERS[key_slot(k)] == 1][:2]
+    theirs = [k for k in (b"k%d" % i for i in range(100)) if OWNERS[key_slot(k)] == 0][:1]
+    tagged = b"{%s}x" % mine[0]             # a hash tag routes like its body
+    ok = [[b"SET", mine[0], b"v"], [b"GET", tagged], [b"MGET", mine[0], mine[1], tagged],
+          [b"MSET", mine[1], b"1", tagged, b"2"], [b"PING"], [b"ECHO", theirs[0]]]
+    for bad in ([b"GET", theirs[0]], [b"MGET", mine[0], theirs[0]],
+                [b"MSET", mine[0], b"1", theirs[0], b"2"], [b"DEL", theirs[0]],
+                [b"INCRBY", theirs[0], b"1"], [b"SET", theirs[0], b"v"]):
+        out = []
+        assert run_batch(ok + [bad], 0, out, ctx.db, ctx.ks, 2, OWNERS, 1) == (len(ok), len(ok))
+        assert len(out) == len(ok)
+        before = state(ctx)
+        assert run_batch([bad], 0, out, ctx.db, ctx.ks, 2, OWNERS, 1) == (0, 0)
+        assert state(ctx) == before and theirs[0] not in ctx.db.data
+        if keys_of(bad) == [theirs[0]]:      # its owner runs it
+            assert run_batch([bad], 0, out, ctx.db, ctx.ks, 2, OWNERS, 0) == (1, 1)
+            ctx.db.data.pop(theirs[0], None)
+
+
+def test_counters_add_to_existing_values(run_batch):
+    ctx = new_ctx(2, [(b"a", b"1", None)])
+    ks = ctx.ks
+    ks.hits, ks.misses, ks.dirty, ks.expired_keys = 10, 20, 30, 40
+    run_batch([b("GET", "a"), b("GET", "z"), b("SET", "a", "2")], 0, [], ctx.db, ks, 2, None, 0)
+    assert (ks.hits, ks.misses, ks.dirty, ks.expired_keys) == (11, 21, 31, 40)
+
+
+# -- model-based: random batches against the normal path and between the twins ---------------
+
+KEYS = [b"a", b"b", b"n", b"{t}1", b"{t}2", b"", b"k\r\n"]
+NUMBERS = [b"0", b"1", b"-1", b"41", b"9223372036854775807", b"-9223372036854775808",
+           b"9223372036854775808", b"-0", b"007", b"+3", b" 4", b"1.5", b""]
+names = st.sampled_from(["get", "set", "incr", "decr", "incrby", "decrby", "mget", "mset",
+                         "exists", "del", "ping", "echo", "strlen", "append", "getset",
+                         "pexpireat", "persist", "setnx", "unknown"]).flatmap(
+    lambda name: st.lists(st.booleans(), min_size=len(name), max_size=len(name)).map(
+        lambda ups: "".join(c.upper() if u else c for c, u in zip(name, ups)).encode()))
+keys = st.sampled_from(KEYS)
+values = st.one_of(st.sampled_from(NUMBERS), st.binary(max_size=12))
+args = st.one_of(keys, values, st.sampled_from([b"NX", b"XX", b"GET", b"KEEPTTL"]))
+commands = st.builds(lambda name, rest: [name] + rest, names, st.lists(args, max_size=5))
+stored = st.one_of(st.sampled_from(NUMBERS), st.binary(max_size=8),
+                   st.just({b"f": b"v"}), st.just([b"x"]))
+expiries = st.sampled_from([None, None, PAST, FUTURE])
+entries = st.lists(st.tuples(keys, stored, expiries), max_size=6,
+                   unique_by=lambda e: e[0])
+SETTINGS = settings(max_examples=150, deadline=None,
+                    suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@SETTINGS
+@given(entries, st.lists(commands, max_size=25), st.sampled_from([2, 3]),
+       st.sampled_from([None, 0, 1]))
+def test_random_batches_match_the_normal_path(run_batch, entries, script, proto, shard):
+    owners = None if shard is None else OWNERS
+    fast, want = new_ctx(proto, entries), new_ctx(proto, entries)
+    out, _ = drive(run_batch, fast, script, owners, shard or 0)
+    assert out == reference(want, script)
+    assert state(fast) == state(want)
+
+
+@pytest.mark.skipif(native_run_batch is None, reason="fastcache._native not built")
+@SETTINGS
+@given(entries, st.lists(commands, max_size=25), st.sampled_from([2, 3]),
+       st.sampled_from([None, 0, 1]))
+def test_twins_stop_at_the_same_commands(entries, script, proto, shard):
+    owners = None if shard is None else OWNERS
+    results = []
+    for impl in (py_run_batch, native_run_batch):
+        ctx = new_ctx(proto, entries)
+        results.append(drive(impl, ctx, script, owners, shard or 0) + (state(ctx),))
+    assert results[0] == results[1]
+
+
+# -- the C twin: reference counts, leaks, hostile input ----------------------------------------
+
+native_only = pytest.mark.skipif(native_run_batch is None, reason="fastcache._native not built")
+
+
+def _rss_kb():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4
+
+
+@native_only
+def test_native_reference_counts_are_balanced():
+    ctx = new_ctx(2, [(b"h", {b"f": b"v"}, None)])
+    key, value, other = b"refkey", b"refvalue" * 8, b"refother" * 8
+    batch = [[b"SET", key, value], [b"GET", key], [b"MGET", key, b"h", b"nokey"],
+             [b"MSET", key, other, b"n", b"1"], [b"INCR", b"n"], [b"EXISTS", key],
+             [b"DEL", key], [b"ECHO", value], [b"PING"], [b"GET", b"h"]]
+    objects = (key, value, other, ctx.db.data[b"h"], CLOCK)
+
+    def round_():
+        out = []
+        ctx.db.expires[b"n"] = PAST         # an expiry removal every round
+        native_run_batch(batch, 0, out, ctx.db, ctx.ks, 2, None, 0)
+        assert len(out) == len(batch) - 1   # GET h stops: WRONGTYPE
+
+    round_()
+    counts = [sys.getrefcount(o) for o in objects]
+    for _ in range(1000):
+        round_()
+    gc.collect()
+    assert [sys.getrefcount(o) for o in objects] == counts
+
+
+@native_only
+def test_native_memory_is_stable_over_a_million_batches():
+    ctx = new_ctx()
+    batch = [[b"SET", b"k", b"v" * 64], [b"GET", b"k"], [b"MGET", b"k", b"{k}x", b"k"],
+             [b"INCRBY", b"n", b"100"], [b"DEL", b"n"], [b"ECHO", b"e"]]
+    run = native_run_batch
+    db, ks = ctx.db, ctx.ks
+    assert run(batch, 0, [], db, ks, 2, OWNERS, 0) == (len(batch), len(batch))
+    for _ in range(50_000):
+        run(batch, 0, [], db, ks, 2, None, 0)
+    before = _rss_kb()
+    for _ in range(1_000_000):
+        run(batch, 0, [], db, ks, 2, OWNERS, 0)
+    assert _rss_kb() - before < 2048
+
+
+@native_only
+@pytest.mark.parametrize("commands", [
+    [None], [(b"GET", b"k")], [[]], [[b"GET", "k"]], [[b"GET", 1]], [["GET", b"k"]],
+    [[bytearray(b"GET"), b"k"]], [[b"SET", b"k", memoryview(b"v")]], [b"GET k"],
+])
+def test_native_stops_on_input_outside_the_contract(commands):
+    ctx = new_ctx()
+    out = []
+    assert native_run_batch(commands, 0, out, ctx.db, ctx.ks, 2, None, 0) == (0, 0)
+    assert out == [] and state(ctx) == state(new_ctx())
+
+
+@native_only
+@pytest.mark.parametrize("call", [
+    lambda db, ks: native_run_batch((), 0, [], db, ks, 2, None, 0),
+    lambda db, ks: native_run_batch([], 0, (), db, ks, 2, None, 0),
+    lambda db, ks: native_run_batch([], -1, [], db, ks, 2, None, 0),
+    lambda db, ks: native_run_batch([], 0, [], db, ks, "2", None, 0),
+    lambda db, ks: native_run_batch([[b"GET", b"k"]], 0, [], db, ks, 2, b"\0" * 10, 0),
+    lambda db, ks: native_run_batch([[b"GET", b"k"]], 0, [], db, ks, 2, OWNERS, None),
+    lambda db, ks: native_run_batch([[b"GET", b"k"]], 0, [], object(), ks, 2, None, 0),
+    lambda db, ks: native_run_batch([[b"GET", b"k"]], 0, [], db, object(), 2, None, 0),
+    lambda db, ks: native_run_batch([], 0, []),
+])
+def test_native_rejects_bad_arguments(call):
+    ctx = new_ctx()
+    with pytest.raises((TypeError, ValueError, AttributeError)):
+        call(ctx.db, ctx.ks)
+
+
+@native_only
+def test_native_rejects_a_non_int_expiry():
+    ctx = new_ctx(2, [(b"k", b"v", None)])
+    ctx.db.expires[b"k"] = 1.5
+    with pytest.raises(TypeError):
+        native_run_batch([[b"GET", b"k"]], 0, [], ctx.db, ctx.ks, 2, None, 0)
+
+
+@native_only
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.integers(), st.binary(max_size=8), st.text(max_size=3),
+                          st.lists(st.one_of(st.binary(max_size=8), st.integers(), st.none()),
+                                   max_size=5)), max_size=8))
+def test_native_survives_arbitrary_batches(batch):
+    ctx = new_ctx(3, [(b"a", b"1", None), (b"b", [1], PAST)])
+    out = []
+    i, executed = native_run_batch(batch, 0, out, ctx.db, ctx.ks, 3, None, 0)
+    assert 0 <= i <= len(batch) and executed == i == len(out)
+
+
+# -- against a real redis-server ---------------------------------------------------------------
+
+@pytest.mark.parametrize("proto", [2, 3])
+def test_replies_match_redis(run_batch, redis_raw, proto):
+    if proto == 3:
+        redis_raw.call("HELLO", "3")
+    script = [b(*c) for c in [
+        ("SET", "k", "v"), ("GET", "k"), ("GET", "nokey"), ("INCR", "n"), ("INCRBY", "n", "41"),
+        ("DECRBY", "n", "-9"), ("DECR", "n"), ("MSET", "a", "1", "b", ""),
+        ("MGET", "a", "b", "nokey", "k"), ("EXISTS", "a"), ("EXISTS", "nokey"), ("DEL", "a"),
+        ("DEL", "a"), ("PING",), ("ECHO", "hi"), ("INCRBY", "big", "9223372036854775807"),
+        ("DECRBY", "neg", "9223372036854775807"), ("DECR", "neg"), ("MGET", "neg", "big"),
+    ]]
+    ctx = new_ctx(proto)
+    out = []
+    assert run_batch(script, 0, out, ctx.db, ctx.ks, proto, None, 0)[0] == len(script)
+    assert out == [redis_raw.call(*argv) for argv in script]
