@@ -6,6 +6,9 @@ In-process, no sockets: pipelined batches of --batch GETs (or SETs) of --value-s
 values on random keys out of --keys (all present for GET), as the request parser returns them.
 Contenders: the native run_batch, its pure-Python twin py_run_batch, and the normal path
 (dispatch.execute + the encoder, per command). Prints the best of --rounds for each.
+
+"GET, 2 shards" is shard 0 of a 2-shard server: about half the keys are shard 1's, and each
+contender queues those for forwarding (run_batch's fwd; the normal path routes in Python).
 """
 import argparse
 import os
@@ -22,44 +25,61 @@ from fastcache.engine.context import Context  # noqa: E402
 from fastcache.engine.dispatch import execute  # noqa: E402
 from fastcache.engine.fastpath import native_run_batch, py_run_batch  # noqa: E402
 from fastcache.engine.keyspace import Keyspace  # noqa: E402
+from fastcache.engine.slots import key_slot, slot_table  # noqa: E402
 from fastcache.protocol.encoder import ENCODERS  # noqa: E402
 
+SHARDS = 2
+OWNERS = slot_table(SHARDS)
 
-def make_batches(kind, count, size, keys, value_size, rng):
+
+def make_batches(name, count, size, keys, value_size, rng):
     value = b"v" * value_size
     batches = []
     for _ in range(count):
         names = [b"key:%06d" % rng.randrange(keys) for _ in range(size)]
-        if kind == "get":
-            batches.append([[b"GET", k] for k in names])
-        else:
+        if name == "SET":
             batches.append([[b"SET", k, value] for k in names])
+        else:
+            batches.append([[b"GET", k] for k in names])
     return batches
 
 
-def fast(run_batch):
+def fast(run_batch, sharded):
+    owners = OWNERS if sharded else None
+
     def run(ctx, batches):
         db, ks, proto = ctx.db, ctx.ks, ctx.proto
         replies = 0
         for batch in batches:
             out = []
-            i = 0
-            while i < len(batch):
-                i, _ = run_batch(batch, i, out, db, ks, proto, None, 0)
-                if i < len(batch):      # nothing here should fall back
-                    raise SystemExit("fast path stopped at %r" % batch[i])
+            fwd = [[] for _ in range(SHARDS)] if sharded else None
+            i, _, _ = run_batch(batch, 0, out, db, ks, proto, owners, 0, fwd)
+            if i < len(batch):          # nothing here should fall back
+                raise SystemExit("fast path stopped at %r" % batch[i])
             replies += len(out)
         return replies
     return run
 
 
-def normal(ctx, batches):
-    encode = ENCODERS[ctx.proto].encode
-    replies = 0
-    for batch in batches:
-        out = [encode(execute(ctx, argv)) for argv in batch]
-        replies += len(out)
-    return replies
+def normal(sharded):
+    def run(ctx, batches):
+        encode = ENCODERS[ctx.proto].encode
+        replies = 0
+        for batch in batches:
+            if sharded:
+                out, fwd = [], [[] for _ in range(SHARDS)]
+                for argv in batch:
+                    owner = OWNERS[key_slot(argv[1])]
+                    if owner:
+                        fwd[owner].append(argv)
+                        out.append(owner)
+                    else:
+                        out.append(encode(execute(ctx, argv)))
+            else:
+                out = [encode(execute(ctx, argv)) for argv in batch]
+            replies += len(out)
+        return replies
+    return run
 
 
 def best_rate(fn, ctx, batches, rounds, expected):
@@ -91,9 +111,9 @@ def main():
     ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args()
 
-    contenders = [("normal path (execute + encode)", normal), ("py_run_batch", fast(py_run_batch))]
+    contenders = [("normal path (execute + encode)", normal), ("py_run_batch", py_run_batch)]
     if native_run_batch is not None:
-        contenders.append(("run_batch (native)", fast(native_run_batch)))
+        contenders.append(("run_batch (native)", native_run_batch))
     rng = random.Random(1)
     expected = args.batches * args.batch
 
@@ -101,14 +121,16 @@ def main():
     print("%d batches of %d commands, %d-byte values, %d keys, best of %d\n"
           % (args.batches, args.batch, args.value_size, args.keys, args.rounds))
     rows = []
-    for kind in ("get", "set"):
-        batches = make_batches(kind, args.batches, args.batch, args.keys, args.value_size, rng)
+    for scenario, sharded in (("GET", False), ("SET", False), ("GET, 2 shards", True)):
+        batches = make_batches(scenario, args.batches, args.batch, args.keys, args.value_size,
+                               rng)
         base = None
-        for name, fn in contenders:
+        for name, impl in contenders:
+            run = normal(sharded) if impl is normal else fast(impl, sharded)
             ctx = loaded_context(args.keys, args.value_size)
-            rate = best_rate(fn, ctx, batches, args.rounds, expected)
+            rate = best_rate(run, ctx, batches, args.rounds, expected)
             base = base or rate
-            rows.append(("%s: %s" % (kind.upper(), name), fmt_int(rate), fmt_ratio(rate, base)))
+            rows.append(("%s: %s" % (scenario, name), fmt_int(rate), fmt_ratio(rate, base)))
     print(markdown_table(("batch: implementation", "commands/s", "x normal path"), rows))
 
 

@@ -1,10 +1,11 @@
 /* fastcache._native.run_batch: the C twin of fastcache.engine.fastpath.py_run_batch.
  *
  * Runs the happy path of the hottest commands straight on a Db's dicts and encodes their
- * replies. It stops at the first command it does not fully handle (errors, options, other types,
- * keys of another shard), before touching anything for it, so the Python handlers produce that
- * one. The contract and the semantics are documented in the Python module; both twins must leave
- * identical replies, dicts and counters.
+ * replies, and queues those whose keys all belong to one other shard for forwarding. It stops at
+ * the first command it does not fully handle (errors, options, other types, keys spread over
+ * shards), before touching anything for it, so the Python handlers produce that one. The contract
+ * and the semantics are documented in the Python module; both twins must leave identical replies,
+ * forward queues, dicts and counters.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -18,17 +19,21 @@
 #define MGET_STACK 64
 
 enum { STOP = 0, HANDLED = 1, FAILED = -1 };
+/* owners of a command's keys besides a shard number: */
+enum { SPREAD = -1, LOCAL = -2 };  /* on several shards; no keys or no slot table */
 
 typedef struct {
     PyObject *data, *expires, *atime;   /* the Db's dicts */
     PyObject *clock;                    /* ks.clock, stored in atime on every access */
     PyObject *out;                      /* replies are appended here */
+    PyObject *fwd;                      /* shard -> list of argvs to forward, or NULL */
     PyObject *null;                     /* RESP2 or RESP3 null */
     const unsigned char *owners;        /* slot -> shard, NULL when every key is local */
     long shard;
     long long now;                      /* ms; read at the first TTL that needs it */
     int have_now;
     long long hits, misses, dirty, expired;
+    Py_ssize_t forwarded;
 } Batch;
 
 static PyObject *str_data, *str_expires, *str_atime, *str_clock;
@@ -66,23 +71,6 @@ static unsigned key_slot(PyObject *key)
     for (Py_ssize_t i = 0; i < n; i++)
         crc = ((crc << 8) ^ crc16_table[((crc >> 8) ^ s[i]) & 0xff]) & 0xffff;
     return crc & (SLOTS - 1);
-}
-
-static inline int is_local(const Batch *b, PyObject *key)
-{
-    return !b->owners || b->owners[key_slot(key)] == b->shard;
-}
-
-/* Every key of args[first::step] is local. */
-static int all_local(const Batch *b, PyObject **args, Py_ssize_t first, Py_ssize_t argc,
-                     Py_ssize_t step)
-{
-    if (!b->owners)
-        return 1;
-    for (Py_ssize_t i = first; i < argc; i += step)
-        if (!is_local(b, args[i]))
-            return 0;
-    return 1;
 }
 
 /* keyspace.now_ms(): int(time.time() * 1000), through the same double. */
@@ -239,22 +227,14 @@ static int emit_int(Batch *b, long long v)
     return emit(b, PyBytes_FromStringAndSize(buf, len));
 }
 
-/* ---- the commands: each returns HANDLED, STOP (untouched, Python runs it) or FAILED ---- */
-
-/* The live value of a one-key command's key, or STOP if another shard owns it. */
-static int local_value(Batch *b, PyObject *key, PyObject **value)
-{
-    if (!is_local(b, key))
-        return STOP;
-    return lookup(b, key, value) < 0 ? FAILED : HANDLED;
-}
+/* ---- the commands: each returns HANDLED, STOP (untouched, Python runs it) or FAILED ----
+ * run_batch has checked the argument count and that the keys are local. */
 
 static int cmd_get(Batch *b, PyObject **args, Py_ssize_t argc)
 {
     PyObject *value;
-    int rc = argc == 2 ? local_value(b, args[1], &value) : STOP;
-    if (rc != HANDLED)
-        return rc;
+    if (lookup(b, args[1], &value) < 0)
+        return FAILED;
     if (!value) {
         b->misses++;
         return emit_shared(b, b->null);
@@ -269,8 +249,6 @@ static int cmd_get(Batch *b, PyObject **args, Py_ssize_t argc)
 
 static int cmd_set(Batch *b, PyObject **args, Py_ssize_t argc)
 {
-    if (argc != 3 || !is_local(b, args[1]))
-        return STOP;
     if (store(b, args[1], args[2], 0) < 0)
         return FAILED;
     return emit_shared(b, reply_ok);
@@ -278,8 +256,6 @@ static int cmd_set(Batch *b, PyObject **args, Py_ssize_t argc)
 
 static int cmd_mset(Batch *b, PyObject **args, Py_ssize_t argc)
 {
-    if (argc < 3 || !(argc & 1) || !all_local(b, args, 1, argc, 2))
-        return STOP;
     for (Py_ssize_t i = 1; i < argc; i += 2)
         if (store(b, args[i], args[i + 1], 0) < 0)
             return FAILED;
@@ -293,9 +269,8 @@ static int incr_by(Batch *b, PyObject *key, long long delta)
     long long value;
     char buf[24];
 
-    int rc = local_value(b, key, &old);
-    if (rc != HANDLED)
-        return rc;
+    if (lookup(b, key, &old) < 0)
+        return FAILED;
     if (old) {
         if (!PyBytes_CheckExact(old) ||
             !string2ll(PyBytes_AS_STRING(old), PyBytes_GET_SIZE(old), &value) ||
@@ -307,25 +282,25 @@ static int incr_by(Batch *b, PyObject *key, long long delta)
     stored = PyBytes_FromStringAndSize(buf, format_ll(buf, value));
     if (!stored)
         return FAILED;
-    rc = store(b, key, stored, 1);
+    int rc = store(b, key, stored, 1);
     Py_DECREF(stored);
     return rc < 0 ? FAILED : emit_int(b, value);
 }
 
 static int cmd_incr(Batch *b, PyObject **args, Py_ssize_t argc)
 {
-    return argc == 2 ? incr_by(b, args[1], 1) : STOP;
+    return incr_by(b, args[1], 1);
 }
 
 static int cmd_decr(Batch *b, PyObject **args, Py_ssize_t argc)
 {
-    return argc == 2 ? incr_by(b, args[1], -1) : STOP;
+    return incr_by(b, args[1], -1);
 }
 
 static int cmd_incrby(Batch *b, PyObject **args, Py_ssize_t argc)
 {
     long long delta;
-    if (argc != 3 || !string2ll(PyBytes_AS_STRING(args[2]), PyBytes_GET_SIZE(args[2]), &delta))
+    if (!string2ll(PyBytes_AS_STRING(args[2]), PyBytes_GET_SIZE(args[2]), &delta))
         return STOP;
     return incr_by(b, args[1], delta);
 }
@@ -333,7 +308,7 @@ static int cmd_incrby(Batch *b, PyObject **args, Py_ssize_t argc)
 static int cmd_decrby(Batch *b, PyObject **args, Py_ssize_t argc)
 {
     long long delta;
-    if (argc != 3 || !string2ll(PyBytes_AS_STRING(args[2]), PyBytes_GET_SIZE(args[2]), &delta) ||
+    if (!string2ll(PyBytes_AS_STRING(args[2]), PyBytes_GET_SIZE(args[2]), &delta) ||
         delta == LLONG_MIN)
         return STOP;
     return incr_by(b, args[1], -delta);
@@ -346,8 +321,6 @@ static int cmd_mget(Batch *b, PyObject **args, Py_ssize_t argc)
     char digits[24];
     int rc = FAILED;
 
-    if (argc < 2 || !all_local(b, args, 1, argc, 1))
-        return STOP;
     if (n > MGET_STACK && !(values = PyMem_Malloc((size_t)n * sizeof(PyObject *))))
         return PyErr_NoMemory(), FAILED;
     size = 3 + format_ll(digits, n);
@@ -396,9 +369,8 @@ done:
 static int cmd_exists(Batch *b, PyObject **args, Py_ssize_t argc)
 {
     PyObject *value;
-    int rc = argc == 2 ? local_value(b, args[1], &value) : STOP;
-    if (rc != HANDLED)
-        return rc;
+    if (lookup(b, args[1], &value) < 0)
+        return FAILED;
     if (value)
         b->hits++;
     else
@@ -409,9 +381,8 @@ static int cmd_exists(Batch *b, PyObject **args, Py_ssize_t argc)
 static int cmd_del(Batch *b, PyObject **args, Py_ssize_t argc)
 {
     PyObject *value;
-    int rc = argc == 2 ? local_value(b, args[1], &value) : STOP;
-    if (rc != HANDLED)
-        return rc;
+    if (lookup(b, args[1], &value) < 0)
+        return FAILED;
     if (value) {
         if (remove_key(b, args[1]) < 0)
             return FAILED;
@@ -422,29 +393,71 @@ static int cmd_del(Batch *b, PyObject **args, Py_ssize_t argc)
 
 static int cmd_ping(Batch *b, PyObject **args, Py_ssize_t argc)
 {
-    return argc == 1 ? emit_shared(b, reply_pong) : STOP;
+    return emit_shared(b, reply_pong);
 }
 
 static int cmd_echo(Batch *b, PyObject **args, Py_ssize_t argc)
 {
-    return argc == 2 ? emit_bulk(b, args[1]) : STOP;
+    return emit_bulk(b, args[1]);
 }
 
 typedef int (*Handler)(Batch *, PyObject **, Py_ssize_t);
 
-static const struct {
+/* The shapes run_batch handles: with another argument count a command stops. */
+typedef struct {
     const char *name;           /* lowercase */
     Py_ssize_t len;
+    Py_ssize_t arity;           /* argc, or at least -arity when negative */
+    int keyed;                  /* the first key is argv[1] */
+    Py_ssize_t key_step;        /* further keys every key_step arguments; 0: one key */
     Handler run;
-} COMMANDS[] = {
-    {"get", 3, cmd_get}, {"set", 3, cmd_set}, {"incr", 4, cmd_incr}, {"decr", 4, cmd_decr},
-    {"incrby", 6, cmd_incrby}, {"decrby", 6, cmd_decrby}, {"mget", 4, cmd_mget},
-    {"mset", 4, cmd_mset}, {"exists", 6, cmd_exists}, {"del", 3, cmd_del},
-    {"ping", 4, cmd_ping}, {"echo", 4, cmd_echo},
+} Command;
+
+static const Command COMMANDS[] = {
+    {"get", 3, 2, 1, 0, cmd_get}, {"set", 3, 3, 1, 0, cmd_set},
+    {"incr", 4, 2, 1, 0, cmd_incr}, {"decr", 4, 2, 1, 0, cmd_decr},
+    {"incrby", 6, 3, 1, 0, cmd_incrby}, {"decrby", 6, 3, 1, 0, cmd_decrby},
+    {"mget", 4, -2, 1, 1, cmd_mget}, {"mset", 4, -3, 1, 2, cmd_mset},
+    {"exists", 6, 2, 1, 0, cmd_exists}, {"del", 3, 2, 1, 0, cmd_del},
+    {"ping", 4, 1, 0, 0, cmd_ping}, {"echo", 4, 2, 0, 0, cmd_echo},
 };
 
-/* The handler for a command name (ASCII case-insensitive, like the registry), or NULL. */
-static Handler handler_of(PyObject *name)
+static inline int shape_ok(const Command *cmd, Py_ssize_t argc)
+{
+    if (cmd->arity >= 0)
+        return argc == cmd->arity;
+    /* MSET: the name and whole key/value pairs */
+    return argc >= -cmd->arity && (cmd->key_step != 2 || argc & 1);
+}
+
+/* The shard that owns every key of the command, or SPREAD. */
+static int owner_of(const Batch *b, const Command *cmd, PyObject **args, Py_ssize_t argc)
+{
+    int owner = b->owners[key_slot(args[1])];
+    if (cmd->key_step)
+        for (Py_ssize_t i = 1 + cmd->key_step; i < argc; i += cmd->key_step)
+            if (b->owners[key_slot(args[i])] != owner)
+                return SPREAD;
+    return owner;
+}
+
+/* Queue argv for shard and leave the shard number in its reply's place. */
+static int forward(Batch *b, int shard, PyObject *argv)
+{
+    PyObject *queue = shard < PyList_GET_SIZE(b->fwd) ? PyList_GET_ITEM(b->fwd, shard) : NULL;
+    if (!queue || !PyList_Check(queue)) {
+        PyErr_Format(queue ? PyExc_TypeError : PyExc_IndexError,
+                     "fwd[%d] must be the list of shard %d's forwards", shard, shard);
+        return FAILED;
+    }
+    if (PyList_Append(queue, argv) < 0)
+        return FAILED;
+    b->forwarded++;
+    return emit(b, PyLong_FromLong(shard));     /* a cached small int: owners are bytes */
+}
+
+/* The command for a name (ASCII case-insensitive, like the registry), or NULL. */
+static const Command *command_of(PyObject *name)
 {
     Py_ssize_t n = PyBytes_GET_SIZE(name);
     const char *s = PyBytes_AS_STRING(name);
@@ -456,7 +469,7 @@ static Handler handler_of(PyObject *name)
         lower[i] = (char)(s[i] >= 'A' && s[i] <= 'Z' ? s[i] + ('a' - 'A') : s[i]);
     for (size_t i = 0; i < sizeof(COMMANDS) / sizeof(COMMANDS[0]); i++)
         if (COMMANDS[i].len == n && !memcmp(COMMANDS[i].name, lower, (size_t)n))
-            return COMMANDS[i].run;
+            return &COMMANDS[i];
     return NULL;
 }
 
@@ -512,9 +525,9 @@ static PyObject *run_batch(PyObject *module, PyObject *const *args, Py_ssize_t n
     Py_ssize_t start, i;
     long proto;
 
-    if (nargs != 8) {
+    if (nargs != 8 && nargs != 9) {
         PyErr_SetString(PyExc_TypeError,
-                        "run_batch(commands, start, out, db, ks, proto, owners, shard)");
+                        "run_batch(commands, start, out, db, ks, proto, owners, shard, fwd=None)");
         return NULL;
     }
     commands = args[0];
@@ -547,6 +560,13 @@ static PyObject *run_batch(PyObject *module, PyObject *const *args, Py_ssize_t n
         if (b.shard == -1 && PyErr_Occurred())
             return NULL;
     }
+    if (nargs == 9 && args[8] != Py_None) {
+        if (!PyList_Check(args[8])) {
+            PyErr_SetString(PyExc_TypeError, "fwd must be None or a list of lists");
+            return NULL;
+        }
+        b.fwd = args[8];
+    }
     if (!(b.data = dict_attr(db, str_data)) || !(b.expires = dict_attr(db, str_expires)) ||
         !(b.atime = dict_attr(db, str_atime)) || !(b.clock = PyObject_GetAttr(ks, str_clock)))
         goto done;
@@ -559,10 +579,18 @@ static PyObject *run_batch(PyObject *module, PyObject *const *args, Py_ssize_t n
         Py_ssize_t argc = PyList_GET_SIZE(argv), j;
         for (j = 0; j < argc && PyBytes_CheckExact(items[j]); j++)
             ;
-        Handler run = j == argc ? handler_of(items[0]) : NULL;
-        if (!run)
+        const Command *cmd = j == argc ? command_of(items[0]) : NULL;
+        if (!cmd || !shape_ok(cmd, argc))
             break;
-        int rc = run(&b, items, argc);
+        int owner = b.owners && cmd->keyed ? owner_of(&b, cmd, items, argc) : LOCAL, rc;
+        if (owner == SPREAD)
+            break;
+        if (owner == LOCAL || owner == b.shard)
+            rc = cmd->run(&b, items, argc);
+        else if (b.fwd)
+            rc = forward(&b, owner, argv);
+        else
+            break;
         if (rc == STOP)
             break;
         if (rc == FAILED) {
@@ -571,7 +599,8 @@ static PyObject *run_batch(PyObject *module, PyObject *const *args, Py_ssize_t n
         }
     }
     if (flush_counters(&b, ks) == 0)
-        result = Py_BuildValue("(nn)", i, i > start ? i - start : 0);
+        result = Py_BuildValue("(nnn)", i, i > start ? i - start - b.forwarded : 0,
+                               b.forwarded);
 done:
     Py_XDECREF(b.data);
     Py_XDECREF(b.expires);
@@ -582,7 +611,8 @@ done:
 
 static PyMethodDef fastpath_methods[] = {
     {"run_batch", (PyCFunction)(void (*)(void))run_batch, METH_FASTCALL,
-     "run_batch(commands, start, out, db, ks, proto, owners, shard) -> (next_index, executed)\n\n"
+     "run_batch(commands, start, out, db, ks, proto, owners, shard, fwd=None)\n"
+     "    -> (next_index, executed, forwarded)\n\n"
      "C twin of fastcache.engine.fastpath.py_run_batch."},
     {NULL}
 };

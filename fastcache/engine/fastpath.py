@@ -1,6 +1,7 @@
 """The hot path: parsed commands -> executed -> encoded replies, without the command table.
 
-    next_index, executed = run_batch(commands, start, out, db, ks, proto, owners, shard)
+    next_index, executed, forwarded = run_batch(commands, start, out, db, ks, proto,
+                                                owners, shard, fwd=None)
 
 runs consecutive commands from commands[start] (argv lists of bytes, as the request parser
 returns them) straight on db's dicts, appends each encoded reply (bytes) to the list out, and
@@ -8,12 +9,19 @@ stops at the first command it does not fully handle, before touching anything fo
 caller runs commands[next_index] through the normal path (dispatch + encoder), which produces
 the error or the option handling, then calls run_batch again from next_index + 1.
 
-Handled: the happy path of GET k, SET k v (no options), INCR/DECR k, INCRBY/DECRBY k n,
-MGET k..., MSET k v..., EXISTS k and DEL k (one key), PING (no argument) and ECHO x, names in
-any case. Anything else stops: other commands or arities, WRONGTYPE, a stored value or an
-INCRBY/DECRBY argument that is not a canonical int64, overflow, and any key whose slot's owner
-in ``owners`` (the worker's 16384-byte slot table, or None when every key is local) is not
-``shard``.
+Handled shapes: GET k, SET k v, INCR/DECR k, INCRBY/DECRBY k n, MGET k..., MSET k v...,
+EXISTS k, DEL k, PING and ECHO x, names in any case; any other command or argument count stops.
+Where the keys live decides next, from ``owners`` (the worker's 16384-byte slot table, or None
+when every key is local):
+
+- all local (or no keys): executed on the happy path; anything else stops: WRONGTYPE, a
+  stored value or an INCRBY/DECRBY argument that is not a canonical int64, overflow.
+- all on one other shard s: with ``fwd`` (a list holding one list per shard) the command is
+  not executed nor checked further: its argv (the same list object) is appended to fwd[s]
+  and the int s to out, in its reply's place; forwarded counts these. Without fwd it stops.
+- spread over several shards (MGET, MSET): stops; the caller splits it.
+
+executed counts the commands run here, so next_index - start == executed + forwarded.
 
 Replies, dicts (insertion order included) and the Keyspace counters end up exactly as the
 Python handlers and the encoder would leave them for the same commands: lazy expiry removes
@@ -38,9 +46,11 @@ _PONG = b"+PONG\r\n"
 _ZERO = b":0\r\n"
 _ONE = b":1\r\n"
 
-# The one-key commands come first (op <= DECRBY), in the order of their checks.
+# The keyed commands come first (op <= MSET), the one-key ones first among them
+# (op <= SET), the ones that look their key up first among those (op <= DECRBY).
 GET, EXISTS, DEL, INCR, DECR, INCRBY, DECRBY, SET, MGET, MSET, PING, ECHO = range(12)
-_ONE_KEY_ARGC = (2, 2, 2, 2, 2, 3, 3)
+# argc, or at least -arity when negative (MSET also needs whole pairs)
+_ARITY = (2, 2, 2, 2, 2, 3, 3, 3, -2, -3, 1, 2)
 _NAMES = {b"get": GET, b"set": SET, b"incr": INCR, b"decr": DECR, b"incrby": INCRBY,
           b"decrby": DECRBY, b"mget": MGET, b"mset": MSET, b"exists": EXISTS, b"del": DEL,
           b"ping": PING, b"echo": ECHO}
@@ -56,13 +66,22 @@ def _int(value):
     return _ONE if value == 1 else _ZERO if value == 0 else b":%d\r\n" % value
 
 
-def py_run_batch(commands, start, out, db, ks, proto, owners, shard):
+def _owner(owners, keys):
+    """The shard that owns every key, or None when they are spread."""
+    owner = owners[key_slot(keys[0])]
+    for key in keys[1:]:
+        if owners[key_slot(key)] != owner:
+            return None
+    return owner
+
+
+def py_run_batch(commands, start, out, db, ks, proto, owners, shard, fwd=None):
     """The pure-Python run_batch; see the module docstring."""
     data, expires, atime = db.data, db.expires, db.atime
     clock = ks.clock
     null = NULL3 if proto == 3 else NULL2
     append = out.append
-    hits = misses = dirty = 0
+    hits = misses = dirty = forwarded = 0
     now = None
     expired = 0
 
@@ -92,9 +111,26 @@ def py_run_batch(commands, start, out, db, ks, proto, owners, shard):
             if op is None:
                 break
         argc = len(argv)
-        if op <= DECRBY:
-            if argc != _ONE_KEY_ARGC[op]:
+        arity = _ARITY[op]
+        if arity > 0:
+            if argc != arity:
                 break
+        elif argc < -arity or op == MSET and not argc & 1:
+            break
+        if owners is not None and op <= MSET:
+            if op <= SET:
+                owner = owners[key_slot(argv[1])]
+            else:
+                owner = _owner(owners, argv[1:] if op == MGET else argv[1::2])
+            if owner != shard:
+                if owner is None or fwd is None:
+                    break
+                fwd[owner].append(argv)
+                append(owner)
+                forwarded += 1
+                i += 1
+                continue
+        if op <= DECRBY:
             if op >= INCRBY:
                 # checked before the lookup, which may expire the key
                 delta = string2ll(argv[2])
@@ -105,8 +141,6 @@ def py_run_batch(commands, start, out, db, ks, proto, owners, shard):
                         break
                     delta = -delta
             key = argv[1]
-            if owners is not None and owners[key_slot(key)] != shard:
-                break
             value = data.get(key)
             if value is not None and expires:
                 value = live(key, value)
@@ -154,11 +188,7 @@ def py_run_batch(commands, start, out, db, ks, proto, owners, shard):
                 dirty += 1
                 append(_int(delta))
         elif op == SET:
-            if argc != 3:
-                break
             key = argv[1]
-            if owners is not None and owners[key_slot(key)] != shard:
-                break
             data[key] = argv[2]
             if expires:
                 expires.pop(key, None)
@@ -166,11 +196,7 @@ def py_run_batch(commands, start, out, db, ks, proto, owners, shard):
             dirty += 1
             append(_OK)
         elif op == MGET:
-            if argc < 2:
-                break
             keys = argv[1:]
-            if owners is not None and any(owners[key_slot(key)] != shard for key in keys):
-                break
             parts = [b"*%d\r\n" % len(keys)]
             for key in keys:
                 value = data.get(key)
@@ -185,11 +211,6 @@ def py_run_batch(commands, start, out, db, ks, proto, owners, shard):
                     parts.append(_bulk(value) if type(value) is bytes else null)
             append(b"".join(parts))
         elif op == MSET:
-            if argc < 3 or not argc & 1:
-                break
-            if owners is not None and any(owners[key_slot(argv[j])] != shard
-                                          for j in range(1, argc, 2)):
-                break
             for j in range(1, argc, 2):
                 key = argv[j]
                 data[key] = argv[j + 1]
@@ -199,12 +220,8 @@ def py_run_batch(commands, start, out, db, ks, proto, owners, shard):
             dirty += argc >> 1
             append(_OK)
         elif op == PING:
-            if argc != 1:
-                break
             append(_PONG)
         else:       # ECHO
-            if argc != 2:
-                break
             append(_bulk(argv[1]))
         i += 1
     if hits:
@@ -215,7 +232,7 @@ def py_run_batch(commands, start, out, db, ks, proto, owners, shard):
         ks.dirty += dirty
     if expired:
         ks.expired_keys += expired
-    return i, i - start if i > start else 0
+    return i, i - start - forwarded if i > start else 0, forwarded
 
 
 try:

@@ -1,25 +1,25 @@
 """One client connection: parse, authenticate, route, and reply in order.
 
 The hot path is data_received: every complete request in the read is parsed,
-local commands run inline in one synchronous pass, and the replies go out in
-one write. Commands owned by another shard are forwarded; their replies fill
-reserved places in `waiting`, so replies always leave in request order.
+local commands run inline in one synchronous pass (the native fast path
+first), and the replies go out in one write. Commands owned by another shard
+are forwarded, one request per owner per pass; reply_order.ReplyOrder keeps
+the replies in request order.
 """
 import asyncio
 import socket
 import time
-from collections import deque
-from functools import partial
 
 from fastcache.engine.context import Context
 from fastcache.engine.errors import CommandError
 from fastcache.engine.fastpath import run_batch
-from fastcache.engine.registry import KEYS, ALL, resolve
+from fastcache.engine.registry import ALL, KEYS, LOCAL, resolve
 from fastcache.protocol.encoder import ENCODERS
 from fastcache import log
 from fastcache.protocol.parser import ProtocolError, QueryBufferLimitExceeded, RequestParser
 from fastcache.protocol.replies import Error
 from fastcache.server import admin, connection_commands, fanout, security  # noqa: F401 (commands)
+from fastcache.server.reply_order import ReplyOrder
 from fastcache.server import (  # noqa: F401 (commands)
     client_commands, command_docs, config_commands, debug, info)
 from fastcache.engine.slots import key_slot
@@ -47,11 +47,9 @@ class ClientConnection(asyncio.Protocol):
         self.created = _monotonic()
         self.last_interaction = self.created
         self.last_command = b"NULL"
-        self.out = []              # replies of this pass, written at its end
-        self.waiting = deque()     # replies queued behind a forwarded one
+        self.replies = ReplyOrder(worker.nshards, self._deliver)
         self.parked = None         # (commands, index) held by a barrier or lock
         self.barrier = False       # a cross-shard command is in flight
-        self.forwards = {}         # (owner, db, proto) -> ([argv], [reply slot]) this pass
         self.closing = False
         self.quitting = False      # QUIT or a protocol error: no more input is read
         self.close_after_flush = False
@@ -168,16 +166,18 @@ class ClientConnection(asyncio.Protocol):
         return self.authenticated and self.worker.untimed_fast
 
     def _run_fast(self, commands, i):
-        """Run the commands from i that the fast path handles; the index it stopped at."""
+        """Run (or queue for their owners) the commands from i that the fast
+        path handles; the index it stopped at."""
         worker = self.worker
-        out = self.out if not self.waiting else []
-        stop, executed = run_batch(commands, i, out, self.ctx.db, worker.ks, self.ctx.proto,
-                                   worker.fast_owners, worker.index)
-        if executed:
+        replies = self.replies
+        stop, executed, forwarded = run_batch(
+            commands, i, replies.out, self.ctx.db, worker.ks, self.ctx.proto,
+            worker.fast_owners, worker.index, replies.fwd)
+        if forwarded:
+            replies.nfwd += forwarded
+        if stop > i:
             worker.stats.commands += executed
             self.last_command = commands[stop - 1][0]
-            if out is not self.out:
-                self.waiting.extend(out)
         return stop
 
     def resume_after_lock(self):
@@ -212,6 +212,8 @@ class ClientConnection(asyncio.Protocol):
             self.push(self.encode(NOAUTH))
             return
         route = cmd.route
+        if route is LOCAL and self.replies.nfwd:
+            self.flush()  # SELECT/HELLO may change db or protocol: send earlier forwards first
         if route is ALL:
             fanout.to_all(self, cmd, argv)  # even with one shard: the merge shapes the reply
             return
@@ -255,76 +257,33 @@ class ClientConnection(asyncio.Protocol):
         self.push(self.encode(reply))
 
     def forward(self, owner, argv):
-        """Queue argv for its owner; the pass's forwards to one owner go as one request."""
-        slot = self.reserve()
-        key = (owner, self.ctx.db.id, self.ctx.proto)
-        batch = self.forwards.get(key)
-        if batch is None:
-            batch = self.forwards[key] = ([], [])
-        batch[0].append(argv)
-        batch[1].append(slot)
-
-    def send_forwards(self):
-        """Post the queued forwards. Called at the end of a pass, and before any
-        other peer request so that a shard sees this client's commands in order."""
-        forwards = self.forwards
-        if not forwards:
-            return
-        self.forwards = {}
-        peers = self.worker.peers
-        for (owner, dbnum, proto), (argvs, slots) in forwards.items():
-            peers[owner].request("batch", (dbnum, proto, argvs), partial(self.fill_many, slots))
-
-    def fill_many(self, slots, replies):
-        for slot, data in zip(slots, replies):
-            slot[0] = data
-        self.fill(None, None)
+        self.replies.forward(owner, argv)
 
     # -- output ---------------------------------------------------------------
 
     def push(self, data):
-        if self.waiting:
-            self.waiting.append(data)
-        else:
-            self.out.append(data)
+        self.replies.out.append(data)
 
     def reserve(self):
-        """A place in the reply order for a reply that arrives later."""
-        slot = [None]
-        if self.out:
-            self.waiting.append(b"".join(self.out))
-            self.out = []
-        self.waiting.append(slot)
-        return slot
+        """A place in the reply order for a reply that arrives later. The pass
+        is cut first, so the forwards before it reach their shards first."""
+        self.flush()
+        return self.replies.reserve()
 
     def fill(self, slot, data):
-        if slot is not None:
-            slot[0] = data
-        waiting = self.waiting
-        ready = []
-        while waiting:
-            head = waiting[0]
-            if type(head) is list:
-                if head[0] is None:
-                    break
-                ready.append(head[0])
-            else:
-                ready.append(head)
-            waiting.popleft()
-        if ready:
-            self._write(b"".join(ready))
-        if not waiting:
-            self._maybe_close()
+        self.replies.fill(slot, data)
 
     def flush(self):
-        # `out` only fills while nothing waits: reserve() moves it ahead of the slot.
-        if self.forwards:
-            self.send_forwards()
-        out = self.out
-        if out:
-            self.out = []
-            self._write(b"".join(out) if len(out) > 1 else out[0])
-        if not self.waiting:
+        self.replies.cut(self._send_forwards)
+        self._maybe_close()
+
+    def _send_forwards(self, owner, argvs, on_replies):
+        ctx = self.ctx
+        self.worker.peers[owner].request("batch", (ctx.db.id, ctx.proto, argvs), on_replies)
+
+    def _deliver(self, data):
+        self._write(data)
+        if self.close_after_flush and self.replies.idle():
             self._maybe_close()
 
     def _write(self, data):
@@ -333,7 +292,7 @@ class ClientConnection(asyncio.Protocol):
             self.transport.write(data)
 
     def _maybe_close(self):
-        if (self.close_after_flush and not self.waiting and not self.out
+        if (self.close_after_flush and self.replies.idle()
                 and self.parked is None and not self.barrier):
             self.closing = True
             self.close()

@@ -42,7 +42,6 @@ def store_keys(ks, entries):
 
 
 def start(conn, cmd, argv, groups):
-    conn.send_forwards()
     slot = conn.reserve()
     conn.barrier = True
     by_shard = {shard: {argv[i] for i in positions} for shard, positions in groups.items()}

@@ -19,7 +19,6 @@ def _first_error(results):
 def _gather(conn, targets, merge):
     """Run (shard, argv) pairs; when all have answered, reply merge(results)."""
     worker = conn.worker
-    conn.send_forwards()
     slot = conn.reserve()
     results = [None] * len(targets)
     remaining = [len(targets)]
@@ -152,7 +151,6 @@ def _route_scan(conn, cmd, argv):
         shard, shard_cursor = 0, 0
     count = _scan_count(argv)
     found = []
-    conn.send_forwards()
     slot = conn.reserve()
     conn.barrier = True
 

@@ -228,7 +228,7 @@ def _peer_batch(worker, payload, txn):
     fast = worker.untimed_fast
     while i < n:
         if fast:
-            i, executed = run_batch(argvs, i, out, ctx.db, worker.ks, proto, None, worker.index)
+            i, executed, _ = run_batch(argvs, i, out, ctx.db, worker.ks, proto, None, worker.index)
             worker.stats.commands += executed
             if i >= n:
                 break

@@ -1,8 +1,8 @@
 """The command fast path (run_batch), C and Python twins.
 
-Both are checked against the normal path (dispatch.execute + encoder, command by command):
-same reply bytes, same dicts (order included), same Keyspace counters; and against each other
-for where each call stops.
+Both are checked against the normal path (dispatch.execute + encoder, command by command, each
+on the shard owning its keys): same reply bytes, same dicts (order included), same Keyspace
+counters; and against each other for where each call stops and what it forwards.
 """
 import copy
 import gc
@@ -78,30 +78,86 @@ def keys_of(argv):
     return argv[1:] if name in (b"mget", b"exists", b"del") else argv[1:2]
 
 
-def drive(run_batch, ctx, commands, owners=None, shard=0):
-    """The caller's loop: fast path, the normal path for each command it leaves, repeat.
+def owner_of(argv, owners, shard):
+    """The shard that runs argv: its keys' owner, shard when keyless, None when spread."""
+    owned = {owners[key_slot(k)] for k in keys_of(argv)} if owners is not None else ()
+    return shard if not owned else owned.pop() if len(owned) == 1 else None
 
-    Returns (replies, the (start, next_index, executed) of every call)."""
+
+def key_on(owners, shard, skip=()):
+    return next(k for k in (b"k%d" % i for i in range(1000))
+                if owners[key_slot(k)] == shard and k not in skip)
+
+
+def shard_contexts(proto, entries, shards):
+    """One context per shard (one in all when shards is None), each holding its entries."""
+    owners = None if shards is None else slot_table(shards)
+    ctxs = [new_ctx(proto) for _ in range(shards or 1)]
+    for key, value, expiry in entries:
+        db = ctxs[owner_of([b"get", key], owners, 0)].db
+        db.data[key] = copy.deepcopy(value)
+        if expiry is not None:
+            db.expires[key] = expiry
+        db.atime[key] = 7
+    return ctxs, owners
+
+
+def sharded_reference(ctxs, commands, owners, shard):
+    """The normal path, each command on its owner; spread ones are the caller's to split."""
+    replies = []
+    for argv in commands:
+        owner = owner_of(argv, owners, shard)
+        replies.append(b"SPREAD" if owner is None else
+                       encode(execute(ctxs[owner], argv), ctxs[owner].proto))
+    return replies
+
+
+def drive(run_batch, ctxs, commands, owners=None, shard=0, forwarding=False):
+    """The caller's loop: fast path, then the forwarded commands on their shards, then the
+    normal path for the command it stopped at (on its owner), repeat.
+
+    Checks each call's results against the contract; returns (replies, calls), where calls
+    records each call's (start, next_index, executed, forwarded, its raw replies with the
+    placeholders, the indexes in commands of what it queued for each shard)."""
+    ctx = ctxs[shard]
+    index = {id(argv): k for k, argv in enumerate(commands)}
     out, calls = [], []
     i = 0
     while True:
-        start = i
-        i, executed = run_batch(commands, i, out, ctx.db, ctx.ks, ctx.proto, owners, shard)
-        calls.append((start, i, executed))
-        assert executed == i - start
-        if owners is not None:
-            for argv in commands[start:i]:
-                assert all(owners[key_slot(k)] == shard for k in keys_of(argv)), argv
+        start, mark = i, len(out)
+        fwd = [[] for _ in ctxs] if forwarding else None
+        i, executed, forwarded = run_batch(commands, i, out, ctx.db, ctx.ks, ctx.proto,
+                                           owners, shard, fwd)
+        raw = out[mark:]
+        queued = [[index[id(argv)] for argv in queue] for queue in fwd or ()]
+        calls.append((start, i, executed, forwarded, raw, queued))
+        assert len(raw) == i - start == executed + forwarded
+        taken = [0] * len(fwd or ())
+        for k, reply in zip(range(start, i), raw):
+            owner = owner_of(commands[k], owners, shard)
+            if type(reply) is int:          # a placeholder: commands[k] went to fwd[reply]
+                assert owner == reply != shard
+                assert fwd[reply][taken[reply]] is commands[k]
+                taken[reply] += 1
+            else:
+                assert owner == shard, commands[k]
+        assert taken == [len(queue) for queue in fwd or ()] and sum(taken) == forwarded
+        for target, queue in enumerate(fwd or ()):
+            replies = iter([encode(execute(ctxs[target], argv), ctx.proto) for argv in queue])
+            for j in range(mark, len(out)):
+                if out[j] == target and type(out[j]) is int:
+                    out[j] = next(replies)
         if i == len(commands):
             return out, calls
-        out.append(encode(execute(ctx, commands[i]), ctx.proto))
+        out.extend(sharded_reference(ctxs, [commands[i]], owners, shard))
         i += 1
 
 
 def run_one(run_batch, ctx, *args):
     """(reply or None if the command was left to Python, executed)."""
     out = []
-    _, executed = run_batch([b(*args)], 0, out, ctx.db, ctx.ks, ctx.proto, None, 0)
+    _, executed, forwarded = run_batch([b(*args)], 0, out, ctx.db, ctx.ks, ctx.proto, None, 0)
+    assert forwarded == 0
     return (out[0] if out else None), executed
 
 
@@ -124,7 +180,7 @@ def test_handled_commands_match_the_normal_path(run_batch, proto):
     fast, want = new_ctx(proto, entries), new_ctx(proto, entries)
     out = []
     assert run_batch(script, 0, out, fast.db, fast.ks, proto, None, 0) == (len(script),
-                                                                            len(script))
+                                                                            len(script), 0)
     assert out == reference(want, script)
     assert state(fast) == state(want)
 
@@ -156,12 +212,12 @@ def test_stops_at_the_first_unhandled_and_resumes(run_batch):
     ctx = new_ctx()
     commands = [b("SET", "a", "1"), b("GET", "a"), b("STRLEN", "a"), b("GET", "a"), b("PING")]
     out = []
-    assert run_batch(commands, 0, out, ctx.db, ctx.ks, 2, None, 0) == (2, 2)
+    assert run_batch(commands, 0, out, ctx.db, ctx.ks, 2, None, 0) == (2, 2, 0)
     assert out == [b"+OK\r\n", b"$1\r\n1\r\n"]
-    assert run_batch(commands, 3, out, ctx.db, ctx.ks, 2, None, 0) == (5, 2)
+    assert run_batch(commands, 3, out, ctx.db, ctx.ks, 2, None, 0, [[], []]) == (5, 2, 0)
     assert out[2:] == [b"$1\r\n1\r\n", b"+PONG\r\n"]
-    assert run_batch(commands, 5, out, ctx.db, ctx.ks, 2, None, 0) == (5, 0)
-    assert run_batch(commands, 9, out, ctx.db, ctx.ks, 2, None, 0) == (9, 0)
+    assert run_batch(commands, 5, out, ctx.db, ctx.ks, 2, None, 0) == (5, 0, 0)
+    assert run_batch(commands, 9, out, ctx.db, ctx.ks, 2, None, 0) == (9, 0, 0)
     assert len(out) == 4
 
 
@@ -203,14 +259,66 @@ def test_other_shards_keys_stop_the_batch(run_batch):
                 [b"MSET", mine[0], b"1", theirs[0], b"2"], [b"DEL", theirs[0]],
                 [b"INCRBY", theirs[0], b"1"], [b"SET", theirs[0], b"v"]):
         out = []
-        assert run_batch(ok + [bad], 0, out, ctx.db, ctx.ks, 2, OWNERS, 1) == (len(ok), len(ok))
+        assert run_batch(ok + [bad], 0, out, ctx.db, ctx.ks, 2, OWNERS, 1) == (len(ok),
+                                                                               len(ok), 0)
         assert len(out) == len(ok)
         before = state(ctx)
-        assert run_batch([bad], 0, out, ctx.db, ctx.ks, 2, OWNERS, 1) == (0, 0)
+        assert run_batch([bad], 0, out, ctx.db, ctx.ks, 2, OWNERS, 1) == (0, 0, 0)
         assert state(ctx) == before and theirs[0] not in ctx.db.data
         if keys_of(bad) == [theirs[0]]:      # its owner runs it
-            assert run_batch([bad], 0, out, ctx.db, ctx.ks, 2, OWNERS, 0) == (1, 1)
+            assert run_batch([bad], 0, out, ctx.db, ctx.ks, 2, OWNERS, 0) == (1, 1, 0)
             ctx.db.data.pop(theirs[0], None)
+
+
+def test_forwarding_example(run_batch):
+    """Local GET, GET of shard 1's key, local SET with options (stops): the brief's example."""
+    ctx = new_ctx(2, [(b"b", b"vb", None)])
+    remote = key_on(OWNERS, 1)
+    commands = [b("GET", "b"), [b"GET", remote], b("SET", "b", "v", "EX", "10")]
+    out, fwd = [], [[], []]
+    assert run_batch(commands, 0, out, ctx.db, ctx.ks, 2, OWNERS, 0, fwd) == (2, 1, 1)
+    assert out == [b"$2\r\nvb\r\n", 1]
+    assert fwd == [[], [[b"GET", remote]]] and fwd[1][0] is commands[1]
+    assert ctx.db.data == {b"b": b"vb"} and (ctx.ks.hits, ctx.ks.misses) == (1, 0)
+
+
+def test_forwarded_commands_are_queued_unchecked(run_batch):
+    """Any handled shape with all keys on one other shard is forwarded as it is; the owner's
+    normal path produces its errors. Spread keys and other shapes stop, as without fwd."""
+    owners = slot_table(3)
+    k0, k1, k2 = (key_on(owners, s) for s in range(3))
+    k1b = key_on(owners, 1, skip=[k1])
+    forwarded = [[b"INCRBY", k1, b"notanumber"], [b"get", k2], [b"SeT", k1, b"v"],
+                 [b"DECRBY", k2, b"-9223372036854775808"], [b"MGET", k1, k1b, k1],
+                 [b"MSET", k2, b"1", k2, b"2"], [b"DEL", k1], [b"EXISTS", k2], [b"INCR", k1],
+                 [b"DECR", k2], [b"MGET", k2]]
+    local = [[b"PING"], [b"ECHO", k1], [b"GET", k0]]
+    ctx = new_ctx(2, [(k0, {b"f": b"v"}, None)])
+    commands = [list(argv) for argv in forwarded + local]
+    out, fwd = [], [[], [], []]
+    assert run_batch(commands, 0, out, ctx.db, ctx.ks, 2, owners, 0, fwd) == (
+        len(commands) - 1, 2, len(forwarded))      # GET k0: WRONGTYPE, left to Python
+    assert out == [owner_of(argv, owners, 0) for argv in forwarded] + [
+        b"+PONG\r\n", b"$%d\r\n%s\r\n" % (len(k1), k1)]
+    assert [[id(argv) for argv in queue] for queue in fwd] == [
+        [id(argv) for argv in commands[:len(forwarded)] if owner_of(argv, owners, 0) == s]
+        for s in range(3)]
+    assert [len(queue) for queue in fwd] == [0, 5, 6]
+    assert ctx.ks.dirty == ctx.ks.hits == ctx.ks.misses == 0 and list(ctx.db.data) == [k0]
+    for stop in ([b"SET", k1, b"v", b"NX"], [b"MGET", k1, k2], [b"MSET", k1, b"1", k0, b"2"],
+                 [b"MSET", k1, b"1", k1], [b"DEL", k1, k1], [b"GET"], [b"STRLEN", k1],
+                 [b"INCRBY", k2]):
+        out, fwd = [], [[], [], []]
+        assert run_batch([stop], 0, out, ctx.db, ctx.ks, 2, owners, 0, fwd) == (0, 0, 0)
+        assert out == [] and fwd == [[], [], []]
+
+
+def test_forwarding_needs_a_slot_table(run_batch):
+    ctx = new_ctx()
+    out, fwd = [], [[], []]
+    assert run_batch([b("SET", "a", "1"), b("GET", "b")], 0, out, ctx.db, ctx.ks, 2, None, 0,
+                     fwd) == (2, 2, 0)
+    assert out == [b"+OK\r\n", b"$-1\r\n"] and fwd == [[], []]
 
 
 def test_counters_add_to_existing_values(run_batch):
@@ -223,7 +331,7 @@ def test_counters_add_to_existing_values(run_batch):
 
 # -- model-based: random batches against the normal path and between the twins ---------------
 
-KEYS = [b"a", b"b", b"n", b"{t}1", b"{t}2", b"", b"k\r\n"]
+KEYS = [b"a", b"b", b"c", b"d", b"n", b"{t}1", b"{t}2", b"", b"k\r\n"]     # on every shard of 2..4
 NUMBERS = [b"0", b"1", b"-1", b"41", b"9223372036854775807", b"-9223372036854775808",
            b"9223372036854775808", b"-0", b"007", b"+3", b" 4", b"1.5", b""]
 names = st.sampled_from(["get", "set", "incr", "decr", "incrby", "decrby", "mget", "mset",
@@ -234,7 +342,17 @@ names = st.sampled_from(["get", "set", "incr", "decr", "incrby", "decrby", "mget
 keys = st.sampled_from(KEYS)
 values = st.one_of(st.sampled_from(NUMBERS), st.binary(max_size=12))
 args = st.one_of(keys, values, st.sampled_from([b"NX", b"XX", b"GET", b"KEEPTTL"]))
-commands = st.builds(lambda name, rest: [name] + rest, names, st.lists(args, max_size=5))
+anything = st.builds(lambda name, rest: [name] + rest, names, st.lists(args, max_size=5))
+pairs = st.lists(st.tuples(keys, values), min_size=1, max_size=3)
+handled = st.one_of(
+    st.builds(lambda name, key: [name, key], st.sampled_from(
+        [b"GET", b"get", b"INCR", b"decr", b"EXISTS", b"DEL", b"ECHO"]), keys),
+    st.builds(lambda name, key, arg: [name, key, arg],
+              st.sampled_from([b"SET", b"incrby", b"DECRBY"]), keys, values),
+    st.builds(lambda keys: [b"MGET"] + keys, st.lists(keys, min_size=1, max_size=3)),
+    st.builds(lambda pairs: [b"MSET"] + [x for pair in pairs for x in pair], pairs),
+    st.just([b"PING"]))
+commands = st.one_of(handled, handled, handled, anything)       # mostly the fast shapes
 stored = st.one_of(st.sampled_from(NUMBERS), st.binary(max_size=8),
                    st.just({b"f": b"v"}), st.just([b"x"]))
 expiries = st.sampled_from([None, None, PAST, FUTURE])
@@ -244,27 +362,35 @@ SETTINGS = settings(max_examples=150, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
-@SETTINGS
-@given(entries, st.lists(commands, max_size=25), st.sampled_from([2, 3]),
-       st.sampled_from([None, 0, 1]))
-def test_random_batches_match_the_normal_path(run_batch, entries, script, proto, shard):
-    owners = None if shard is None else OWNERS
-    fast, want = new_ctx(proto, entries), new_ctx(proto, entries)
-    out, _ = drive(run_batch, fast, script, owners, shard or 0)
-    assert out == reference(want, script)
-    assert state(fast) == state(want)
+# (shards or None for no slot table, the shard running the batch)
+layouts = st.sampled_from([(None, 0), (1, 0)] + [(n, shard) for n in (2, 3, 4)
+                                                 for shard in range(n)])
+forwarding = st.sampled_from([True, True, False])
+SHARDED = settings(SETTINGS, max_examples=300)
+
+
+@SHARDED
+@given(entries, st.lists(commands, max_size=25), st.sampled_from([2, 3]), layouts, forwarding)
+def test_random_batches_match_the_normal_path(run_batch, entries, script, proto, layout,
+                                              forwarding):
+    (shards, shard), script = layout, [list(argv) for argv in script]
+    fast, owners = shard_contexts(proto, entries, shards)
+    want, _ = shard_contexts(proto, entries, shards)
+    out, _ = drive(run_batch, fast, script, owners, shard, forwarding)
+    assert out == sharded_reference(want, script, owners, shard)
+    assert [state(ctx) for ctx in fast] == [state(ctx) for ctx in want]
 
 
 @pytest.mark.skipif(native_run_batch is None, reason="fastcache._native not built")
-@SETTINGS
-@given(entries, st.lists(commands, max_size=25), st.sampled_from([2, 3]),
-       st.sampled_from([None, 0, 1]))
-def test_twins_stop_at_the_same_commands(entries, script, proto, shard):
-    owners = None if shard is None else OWNERS
+@SHARDED
+@given(entries, st.lists(commands, max_size=25), st.sampled_from([2, 3]), layouts, forwarding)
+def test_twins_stop_and_forward_alike(entries, script, proto, layout, forwarding):
+    (shards, shard), script = layout, [list(argv) for argv in script]
     results = []
     for impl in (py_run_batch, native_run_batch):
-        ctx = new_ctx(proto, entries)
-        results.append(drive(impl, ctx, script, owners, shard or 0) + (state(ctx),))
+        ctxs, owners = shard_contexts(proto, entries, shards)
+        results.append(drive(impl, ctxs, script, owners, shard, forwarding)
+                       + ([state(ctx) for ctx in ctxs],))
     assert results[0] == results[1]
 
 
@@ -302,18 +428,46 @@ def test_native_reference_counts_are_balanced():
 
 
 @native_only
+def test_native_forwarding_holds_one_reference_per_queue_entry():
+    ctx = new_ctx()
+    k0, k1 = key_on(OWNERS, 0), key_on(OWNERS, 1)
+    remote = [[b"GET", k1], [b"MSET", k1, b"v", k1, b"w"], [b"INCRBY", k1, b"x"]]
+    batch = [[b"SET", k0, b"v"]] + remote + [[b"MGET", k0, k1]]
+    objects = remote + [k1, k0]
+
+    def round_():
+        out, fwd = [], [[], []]
+        assert native_run_batch(batch, 0, out, ctx.db, ctx.ks, 2, OWNERS, 0, fwd) == (4, 1, 3)
+        assert out == [b"+OK\r\n", 1, 1, 1] and fwd[1] == remote
+        return [sys.getrefcount(argv) for argv in remote]
+
+    round_()                                # stores k0 in the dicts
+    counts = [sys.getrefcount(o) for o in objects]
+    queued = round_()                       # while fwd is alive: one more each
+    assert queued == [n + 1 for n in counts[:len(remote)]]
+    for _ in range(1000):
+        round_()
+    gc.collect()
+    assert [sys.getrefcount(o) for o in objects] == counts
+
+
+@native_only
 def test_native_memory_is_stable_over_a_million_batches():
     ctx = new_ctx()
     batch = [[b"SET", b"k", b"v" * 64], [b"GET", b"k"], [b"MGET", b"k", b"{k}x", b"k"],
-             [b"INCRBY", b"n", b"100"], [b"DEL", b"n"], [b"ECHO", b"e"]]
+             [b"INCRBY", b"n", b"100"], [b"DEL", b"n"], [b"ECHO", b"e"], [b"GET", b"a"],
+             [b"MSET", b"a", b"1"]]
     run = native_run_batch
     db, ks = ctx.db, ctx.ks
-    assert run(batch, 0, [], db, ks, 2, OWNERS, 0) == (len(batch), len(batch))
+    fwd = [[], []]
+    remote = fwd[1]
+    assert run(batch, 0, [], db, ks, 2, OWNERS, 0, fwd) == (len(batch), len(batch) - 2, 2)
     for _ in range(50_000):
         run(batch, 0, [], db, ks, 2, None, 0)
     before = _rss_kb()
     for _ in range(1_000_000):
-        run(batch, 0, [], db, ks, 2, OWNERS, 0)
+        run(batch, 0, [], db, ks, 2, OWNERS, 0, fwd)
+        remote.clear()
     assert _rss_kb() - before < 2048
 
 
@@ -325,8 +479,9 @@ def test_native_memory_is_stable_over_a_million_batches():
 def test_native_stops_on_input_outside_the_contract(commands):
     ctx = new_ctx()
     out = []
-    assert native_run_batch(commands, 0, out, ctx.db, ctx.ks, 2, None, 0) == (0, 0)
-    assert out == [] and state(ctx) == state(new_ctx())
+    fwd = [[], []]
+    assert native_run_batch(commands, 0, out, ctx.db, ctx.ks, 2, OWNERS, 0, fwd) == (0, 0, 0)
+    assert out == [] and fwd == [[], []] and state(ctx) == state(new_ctx())
 
 
 @native_only
@@ -340,10 +495,14 @@ def test_native_stops_on_input_outside_the_contract(commands):
     lambda db, ks: native_run_batch([[b"GET", b"k"]], 0, [], object(), ks, 2, None, 0),
     lambda db, ks: native_run_batch([[b"GET", b"k"]], 0, [], db, object(), 2, None, 0),
     lambda db, ks: native_run_batch([], 0, []),
+    lambda db, ks: native_run_batch([], 0, [], db, ks, 2, OWNERS, 0, ([], [])),
+    lambda db, ks: native_run_batch([[b"GET", b"a"]], 0, [], db, ks, 2, OWNERS, 0, [[]]),
+    lambda db, ks: native_run_batch([[b"GET", b"a"]], 0, [], db, ks, 2, OWNERS, 0, [[], ()]),
+    lambda db, ks: native_run_batch([], 0, [], db, ks, 2, OWNERS, 0, None, None),
 ])
 def test_native_rejects_bad_arguments(call):
     ctx = new_ctx()
-    with pytest.raises((TypeError, ValueError, AttributeError)):
+    with pytest.raises((TypeError, ValueError, AttributeError, IndexError)):
         call(ctx.db, ctx.ks)
 
 
@@ -359,12 +518,15 @@ def test_native_rejects_a_non_int_expiry():
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.one_of(st.none(), st.integers(), st.binary(max_size=8), st.text(max_size=3),
                           st.lists(st.one_of(st.binary(max_size=8), st.integers(), st.none()),
-                                   max_size=5)), max_size=8))
-def test_native_survives_arbitrary_batches(batch):
+                                   max_size=5)), max_size=8),
+       st.booleans())
+def test_native_survives_arbitrary_batches(batch, sharded):
     ctx = new_ctx(3, [(b"a", b"1", None), (b"b", [1], PAST)])
-    out = []
-    i, executed = native_run_batch(batch, 0, out, ctx.db, ctx.ks, 3, None, 0)
-    assert 0 <= i <= len(batch) and executed == i == len(out)
+    out, fwd = [], [[], []]
+    i, executed, forwarded = native_run_batch(batch, 0, out, ctx.db, ctx.ks, 3,
+                                              OWNERS if sharded else None, 0, fwd)
+    assert 0 <= i <= len(batch) and executed + forwarded == i == len(out)
+    assert forwarded == len(fwd[1]) and not fwd[0]
 
 
 # -- against a real redis-server ---------------------------------------------------------------
