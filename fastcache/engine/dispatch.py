@@ -6,7 +6,7 @@ from fastcache.engine.registry import resolve
 from fastcache.protocol.replies import Error
 
 # Importing the families fills the command table.
-from fastcache.engine import strings, keys  # noqa: F401
+from fastcache.engine import hashes, keys, lists, sets, strings, zsets  # noqa: F401
 
 
 def execute(ctx, argv):

@@ -1,0 +1,1 @@
+"""lists commands (being written)."""
