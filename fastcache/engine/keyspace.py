@@ -35,6 +35,9 @@ class Keyspace:
         self.expired_keys = 0
         self.dirty = 0  # changes since the last save
         self.clock = int(time.time())  # coarse seconds clock, refreshed by the worker
+        # WATCHed keys: (db id, key) -> [version, watchers]. A change to a
+        # watched key bumps its version; EXEC compares versions.
+        self.watched = {}
 
     # -- reads -------------------------------------------------------------
 
@@ -98,6 +101,45 @@ class Keyspace:
     def expire_key(self, db, key):
         self._remove(db, key)
         self.expired_keys += 1
+        if self.watched:
+            self.touch(db.id, key)
+
+    # -- WATCH ---------------------------------------------------------------
+
+    def watch(self, dbid, key):
+        """Register a watcher of key; the version EXEC must still see."""
+        self.peek(self.dbs[dbid], key)  # an already expired key goes first
+        entry = self.watched.get((dbid, key))
+        if entry is None:
+            entry = self.watched[(dbid, key)] = [0, 0]
+        entry[1] += 1
+        return entry[0]
+
+    def unwatch(self, dbid, key):
+        entry = self.watched.get((dbid, key))
+        if entry is not None:
+            entry[1] -= 1
+            if entry[1] <= 0:
+                del self.watched[(dbid, key)]
+
+    def touch(self, dbid, key):
+        entry = self.watched.get((dbid, key))
+        if entry is not None:
+            entry[0] += 1
+
+    def existing_watched(self, dbids):
+        """Watched keys of dbids that exist in any of them (what a flush or swap changes)."""
+        return [(dbid, key) for dbid, key in self.watched
+                if dbid in dbids and any(key in self.dbs[d].data for d in dbids)]
+
+    def watches_intact(self, entries):
+        """True unless a watched key changed (or expired) since its version was taken."""
+        for dbid, key, version in entries:
+            self.peek(self.dbs[dbid], key)
+            entry = self.watched.get((dbid, key))
+            if entry is None or entry[0] != version:
+                return False
+        return True
 
     def ttl_ms(self, db, key):
         """Remaining ms, -1 without TTL, -2 for a missing key."""

@@ -274,15 +274,21 @@ def incrbyfloat(ctx, argv):
     delta = longdouble.parse(argv[2])
     if current is None or delta is None:
         raise CommandError(errors.NOT_FLOAT)
+    text = float_sum(current, delta)
+    ks.set(db, key, text, None, True)
+    return text
+
+
+def float_sum(current, delta):
+    """The text INCRBYFLOAT (and HINCRBYFLOAT) stores for current + delta,
+    both parsed with longdouble.parse; NaN/Infinity refused."""
     if current == longdouble.INFINITY or delta == longdouble.INFINITY:
         raise CommandError(NAN_OR_INF)
     try:
         total = longdouble.add(current, delta)
     except longdouble.Infinite:
         raise CommandError(NAN_OR_INF) from None
-    text = longdouble.format_human(total)
-    ks.set(db, key, text, None, True)
-    return text
+    return longdouble.format_human(total)
 
 
 # -- byte-level edits and reads -------------------------------------------------

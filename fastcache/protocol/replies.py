@@ -46,6 +46,9 @@ class BigNumber(int):
     __slots__ = ()
 
 
+# Returned by a handler whose reply will be delivered later (into a reserved slot).
+DEFERRED = object()
+
 OK = Simple("OK")
 QUEUED = Simple("QUEUED")
 PONG = Simple("PONG")

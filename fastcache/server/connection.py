@@ -17,8 +17,9 @@ from fastcache.engine.registry import ALL, KEYS, LOCAL, resolve
 from fastcache.protocol.encoder import ENCODERS
 from fastcache import log
 from fastcache.protocol.parser import ProtocolError, QueryBufferLimitExceeded, RequestParser
-from fastcache.protocol.replies import Error
+from fastcache.protocol.replies import DEFERRED, Error
 from fastcache.server import admin, connection_commands, fanout, security  # noqa: F401 (commands)
+from fastcache.server import transactions
 from fastcache.server.reply_order import ReplyOrder
 from fastcache.server import (  # noqa: F401 (commands)
     client_commands, command_docs, config_commands, debug, info)
@@ -27,6 +28,7 @@ from fastcache.engine.slots import key_slot
 _perf_ns = time.perf_counter_ns
 _monotonic = time.monotonic
 NOAUTH = Error("NOAUTH Authentication required.")
+QUEUED = b"+QUEUED\r\n"
 
 
 class ClientConnection(asyncio.Protocol):
@@ -54,6 +56,9 @@ class ClientConnection(asyncio.Protocol):
         self.quitting = False      # QUIT or a protocol error: no more input is read
         self.close_after_flush = False
         self.pending_error = None  # a ProtocolError to report after the commands before it
+        self.multi = None          # commands queued since MULTI
+        self.multi_error = False   # a queued command was rejected: EXEC aborts
+        self.watching = {}         # (db, key) -> (owning shard, version seen by WATCH)
 
     # -- connection lifecycle -------------------------------------------------
 
@@ -91,6 +96,7 @@ class ClientConnection(asyncio.Protocol):
     def connection_lost(self, exc):
         self.closing = True
         self.transport = None
+        transactions.unwatch_all(self)
         self.worker.remove_client(self)
 
     def eof_received(self):
@@ -163,7 +169,8 @@ class ClientConnection(asyncio.Protocol):
         """Whether the native fast path may run this client's commands: it
         skips the command table, so only for a plain authenticated client,
         and only while the slowlog does not time O(1) commands."""
-        return self.authenticated and self.worker.untimed_fast
+        return (self.authenticated and self.multi is None and self.worker.untimed_fast
+                and not self.worker.ks.watched)
 
     def _run_fast(self, commands, i):
         """Run (or queue for their owners) the commands from i that the fast
@@ -179,6 +186,23 @@ class ClientConnection(asyncio.Protocol):
             worker.stats.commands += executed
             self.last_command = commands[stop - 1][0]
         return stop
+
+    def run_async(self, work):
+        """Reply with what coroutine work returns; this client's later commands
+        wait for it (a barrier), so they see its effects."""
+        slot = self.reserve()
+        self.barrier = True
+        asyncio.ensure_future(self._finish(work, slot))
+
+    async def _finish(self, work, slot):
+        try:
+            reply = await work
+        except Exception as exc:  # a lost peer link; the worker is stopping anyway
+            reply = Error("ERR multi-shard command failed: %s" % exc)
+        self.barrier = False
+        self.fill(slot, self.encode(reply))
+        if self.parked is not None:
+            self.resume_after_lock()
 
     def resume_after_lock(self):
         if not self.closing:
@@ -206,10 +230,14 @@ class ClientConnection(asyncio.Protocol):
             cmd = resolve(argv)
         except CommandError as exc:
             # Like Redis 7.0: unknown command and arity errors come before NOAUTH.
-            self.push(self.encode(Error(exc.message)))
+            self.reject(Error(exc.message))
             return
         if not self.authenticated and "no_auth" not in cmd.flags:
-            self.push(self.encode(NOAUTH))
+            self.reject(NOAUTH)
+            return
+        if self.multi is not None and cmd.fullname not in transactions.IMMEDIATE:
+            self.multi.append((cmd, argv))
+            self.push(QUEUED)
             return
         route = cmd.route
         if route is LOCAL and self.replies.nfwd:
@@ -223,9 +251,7 @@ class ClientConnection(asyncio.Protocol):
             if first == cmd.last_key and cmd.get_keys is None:
                 owner = owner_of[key_slot(argv[first])]
             else:
-                groups = {}
-                for i in cmd.key_indexes(argv):
-                    groups.setdefault(owner_of[key_slot(argv[i])], []).append(i)
+                groups = fanout.group_keys(worker, cmd, argv)
                 if len(groups) > 1:
                     fanout.across_shards(self, cmd, argv, groups)
                     return
@@ -235,26 +261,17 @@ class ClientConnection(asyncio.Protocol):
                 return
         self.run_local(cmd, argv)
 
+    def reject(self, error):
+        """An error before the command runs; inside MULTI it dooms the EXEC."""
+        if self.multi is not None:
+            self.multi_error = True
+        self.push(self.encode(error))
+
     def run_local(self, cmd, argv):
-        worker = self.worker
-        if cmd.fast and worker.untimed_fast:
-            # An O(1) command cannot take a millisecond: skip the clock reads.
-            try:
-                reply = cmd.handler(self.ctx, argv)
-            except CommandError as exc:
-                reply = Error(exc.message)
-        else:
-            start = _perf_ns()
-            try:
-                reply = cmd.handler(self.ctx, argv)
-            except CommandError as exc:
-                reply = Error(exc.message)
-            elapsed = _perf_ns() - start
-            if elapsed >= worker.slow_ns:
-                worker.slowlog.observe(elapsed // 1000, argv, self)
-        worker.stats.commands += 1
+        reply = self.worker.run_command(self.ctx, cmd, argv)
         self.last_command = argv[0]
-        self.push(self.encode(reply))
+        if reply is not DEFERRED:
+            self.push(self.encode(reply))
 
     def forward(self, owner, argv):
         self.replies.forward(owner, argv)

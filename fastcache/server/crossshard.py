@@ -39,75 +39,114 @@ def store_keys(ks, entries):
             ks.delete(db, key)
         else:
             ks.set(db, key, value, expire_at)
+        if ks.watched:
+            ks.touch(dbnum, key)
 
 
 def start(conn, cmd, argv, groups):
-    slot = conn.reserve()
-    conn.barrier = True
     by_shard = {shard: {argv[i] for i in positions} for shard, positions in groups.items()}
-    asyncio.ensure_future(_run(conn, cmd, argv, by_shard, slot))
+    conn.run_async(_locked_run(conn, cmd, argv, by_shard))
 
 
-async def _run(conn, cmd, argv, by_shard, slot):
-    try:
-        reply = await _locked_run(conn, cmd, argv, by_shard)
-    except Exception as exc:  # a lost peer link; the worker is stopping anyway
-        reply = Error("ERR cross-shard command failed: %s" % exc)
-    conn.barrier = False
-    conn.fill(slot, conn.encode(reply))
-    if conn.parked is not None:
-        conn.resume_after_lock()
+def start_parts(conn, targets, merge):
+    """Run (shard, argv) parts with their shards locked, so the command is
+    isolated from transactions and other multi-shard commands; reply merged."""
+    conn.run_async(_locked_parts(conn, targets, merge))
 
 
-async def _locked_run(conn, cmd, argv, by_shard):
+async def _locked_parts(conn, targets, merge):
+    from fastcache.server.fanout import merged
     worker = conn.worker
-    txn = (worker.index, next(_txn_ids))
-    shards = sorted(by_shard)
+    txn = new_txn(worker)
+    locked = await lock_shards(worker, {shard for shard, _ in targets}, txn)
+    try:
+        results = await asyncio.gather(*[ask(conn, shard, sub, txn) for shard, sub in targets])
+    finally:
+        unlock_shards(worker, locked, txn)
+    return merged(results, merge)
+
+
+async def ask(conn, shard, argv, txn):
+    """argv's reply value from shard (inline when it is this worker's)."""
+    worker = conn.worker
+    if shard == worker.index:
+        return worker.execute(conn.ctx, argv, part=True)
+    return await worker.peers[shard].call("call", (conn.ctx.db.id, argv), txn)
+
+
+def new_txn(worker):
+    return (worker.index, next(_txn_ids))
+
+
+async def lock_shards(worker, shards, txn):
+    """Take each shard's lock for txn, in ascending order; the shards locked."""
     locked = []
     try:
-        for shard in shards:
+        for shard in sorted(shards):
             if shard == worker.index:
                 await worker.lock_local(txn)
             else:
                 await worker.peers[shard].call("lock", None, txn)
             locked.append(shard)
-        before = {}
-        for shard in shards:
-            keys = sorted(by_shard[shard])
-            if shard == worker.index:
-                blob = fetch_keys(worker.ks, keys)
-            else:
-                blob = await worker.peers[shard].call("fetch", keys, txn)
-            for dbnum, key, value, expire_at in pickle.loads(blob):
-                before[(dbnum, key)] = (value, expire_at)
-        scratch = Keyspace(len(worker.ks.dbs))
-        for (dbnum, key), (value, expire_at) in pickle.loads(pickle.dumps(before, 5)).items():
-            scratch.dbs[dbnum].data[key] = value
-            if expire_at is not None:
-                scratch.dbs[dbnum].expires[key] = expire_at
-        ctx = Context(scratch, conn.ctx.db.id, conn.ctx.proto, conn, worker)
-        reply = run_command(ctx, cmd, argv)
-        worker.stats.commands += 1
-        for shard in shards:
-            changes = []
-            for db in scratch.dbs:
-                for key in by_shard[shard]:
-                    after = db.data.get(key)
-                    state = (after, db.expires.get(key)) if after is not None else None
-                    if state != before.get((db.id, key)):
-                        changes.append((db.id, key, after, state[1] if state else None))
-            if not changes:
-                continue
-            if shard == worker.index:
-                store_keys(worker.ks, changes)
-            else:
-                await worker.peers[shard].call("store", changes, txn)
+    except BaseException:
+        unlock_shards(worker, locked, txn)
+        raise
+    return locked
+
+
+def unlock_shards(worker, shards, txn):
+    for shard in reversed(shards):
+        if shard == worker.index:
+            worker.unlock(txn)
+        else:
+            worker.peers[shard].request("unlock", None, _ignore, txn)
+
+
+async def _locked_run(conn, cmd, argv, by_shard):
+    worker = conn.worker
+    txn = new_txn(worker)
+    locked = await lock_shards(worker, by_shard, txn)
+    try:
+        return await run_on_copies(conn, cmd, argv, by_shard, txn)
     finally:
-        for shard in reversed(locked):
-            if shard == worker.index:
-                worker.unlock(txn)
-            else:
-                worker.peers[shard].request("unlock", None, _ignore, txn)
+        unlock_shards(worker, locked, txn)
+
+
+async def run_on_copies(conn, cmd, argv, by_shard, txn):
+    """With by_shard's shards locked for txn: copy the keys in, run, write back."""
+    worker = conn.worker
+    shards = sorted(by_shard)
+    before = {}
+    for shard in shards:
+        keys = sorted(by_shard[shard])
+        if shard == worker.index:
+            blob = fetch_keys(worker.ks, keys)
+        else:
+            blob = await worker.peers[shard].call("fetch", keys, txn)
+        for dbnum, key, value, expire_at in pickle.loads(blob):
+            before[(dbnum, key)] = (value, expire_at)
+    scratch = Keyspace(len(worker.ks.dbs))
+    for (dbnum, key), (value, expire_at) in pickle.loads(pickle.dumps(before, 5)).items():
+        scratch.dbs[dbnum].data[key] = value
+        if expire_at is not None:
+            scratch.dbs[dbnum].expires[key] = expire_at
+    ctx = Context(scratch, conn.ctx.db.id, conn.ctx.proto, conn, worker)
+    reply = run_command(ctx, cmd, argv)
+    worker.stats.commands += 1
+    for shard in shards:
+        changes = []
+        for db in scratch.dbs:
+            for key in by_shard[shard]:
+                after = db.data.get(key)
+                state = (after, db.expires.get(key)) if after is not None else None
+                if state != before.get((db.id, key)):
+                    changes.append((db.id, key, after, state[1] if state else None))
+        if not changes:
+            continue
+        if shard == worker.index:
+            store_keys(worker.ks, changes)
+        else:
+            await worker.peers[shard].call("store", changes, txn)
     return reply
 
 

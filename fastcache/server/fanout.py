@@ -6,18 +6,23 @@ from fastcache.engine.errors import CommandError
 from fastcache.engine.registry import SPLIT_OK, SPLIT_ORDERED, SPLIT_SUM
 from fastcache.protocol.replies import OK, Error
 from fastcache.engine.scan import parse_cursor
+from fastcache.engine.slots import key_slot
 from fastcache.server import crossshard
 
 
-def _first_error(results):
+def merged(results, merge):
+    """The reply for a command's per-shard results: an error in any part, else merge."""
     for r in results:
         if type(r) is Error:
             return r
-    return None
+    try:
+        return merge(results)
+    except CommandError as exc:
+        return Error(exc.message)
 
 
 def _gather(conn, targets, merge):
-    """Run (shard, argv) pairs; when all have answered, reply merge(results)."""
+    """Run (shard, argv) pairs; when all have answered, reply merged(results)."""
     worker = conn.worker
     slot = conn.reserve()
     results = [None] * len(targets)
@@ -28,38 +33,40 @@ def _gather(conn, targets, merge):
         results[i] = result
         remaining[0] -= 1
         if remaining[0] == 0:
-            err = _first_error(results)
-            try:
-                reply = err if err is not None else merge(results)
-            except CommandError as exc:
-                reply = Error(exc.message)
-            conn.fill(slot, conn.encode(reply))
+            conn.fill(slot, conn.encode(merged(results, merge)))
 
     for i, (shard, sub_argv) in enumerate(targets):
         if shard == worker.index:
-            done(i, worker.execute(conn.ctx, sub_argv))
+            done(i, worker.execute(conn.ctx, sub_argv, part=True))
         else:
             worker.peers[shard].request("call", (dbnum, sub_argv), lambda r, i=i: done(i, r))
 
 
 # -- multi-key commands split by owner -------------------------------------
 
-def across_shards(conn, cmd, argv, groups):
-    """argv's keys live on several shards; groups maps shard -> key positions."""
-    if cmd.split is None:
-        crossshard.start(conn, cmd, argv, groups)
-        return
+def group_keys(worker, cmd, argv):
+    """shard -> positions of argv's keys it owns."""
+    owner = worker.slot_owner
+    groups = {}
+    for i in cmd.key_indexes(argv):
+        groups.setdefault(owner[key_slot(argv[i])], []).append(i)
+    return groups
+
+
+def well_formed_split(cmd, argv):
+    """False for e.g. MSET k v k: the handler must say why, and nothing may run."""
+    return not (len(argv) - cmd.first_key) % cmd.step
+
+
+def plan_split(cmd, argv, groups):
+    """(targets, merge) for a command of a split kind whose keys span shards."""
     step = cmd.step
-    if (len(argv) - cmd.first_key) % step:
-        conn.run_local(cmd, argv)  # malformed (MSET k v k): the handler says why, nothing runs
-        return
     targets = []
     for shard, positions in groups.items():
         sub = [argv[0]]
         for p in positions:
             sub.extend(argv[p:p + step])
         targets.append((shard, sub))
-    conn.worker.stats.commands -= len(targets) - 1  # one client command, however split
     if cmd.split == SPLIT_SUM:
         merge = sum
     elif cmd.split == SPLIT_OK:
@@ -76,7 +83,20 @@ def across_shards(conn, cmd, argv, groups):
             return out
     else:
         raise ValueError("unknown split kind %r" % cmd.split)
-    _gather(conn, targets, merge)
+    return targets, merge
+
+
+def across_shards(conn, cmd, argv, groups):
+    """argv's keys live on several shards; groups maps shard -> key positions."""
+    if cmd.split is None:
+        crossshard.start(conn, cmd, argv, groups)
+        return
+    if not well_formed_split(cmd, argv):
+        conn.run_local(cmd, argv)
+        return
+    targets, merge = plan_split(cmd, argv, groups)
+    conn.worker.stats.commands -= len(targets) - 1  # one client command, however split
+    crossshard.start_parts(conn, targets, merge)
 
 
 # -- whole-keyspace commands ---------------------------------------------------
@@ -97,6 +117,10 @@ def _merge_keys(results):
     return out
 
 
+# Fan-outs that read or write keys are isolated with shard locks; the rest
+# (INFO, CONFIG, CLIENT, ...) only gather per-worker facts.
+KEYSPACE_FLAGS = frozenset(("readonly", "write"))
+
 MERGES = {
     "dbsize": sum,
     "keys": _merge_keys,
@@ -107,24 +131,46 @@ MERGES = {
 ROUTERS = {}
 
 
+def plan_all(cmd, argv, nshards):
+    """(targets, merge) for a whole-keyspace command (SCAN: the one shard its cursor names)."""
+    if cmd.name == "scan":
+        return _scan_step(argv, nshards)
+    return [(s, argv) for s in range(nshards)], cmd.merge or MERGES.get(cmd.name, _merge_ok)
+
+
+def _scan_step(argv, nshards):
+    try:
+        cursor = parse_cursor(argv[1])
+    except CommandError as exc:
+        error = Error(exc.message)
+        return [], lambda results: error
+    shard, shard_cursor = cursor & 255, cursor >> 8
+    if shard >= nshards:
+        shard, shard_cursor = 0, 0
+    sub = list(argv)
+    sub[1] = b"%d" % shard_cursor
+
+    def merge(results):
+        reply = results[0]
+        next_cursor = int(reply[0])
+        if next_cursor:
+            return [b"%d" % ((next_cursor << 8) | shard), reply[1]]
+        return [b"%d" % (shard + 1 if shard + 1 < nshards else 0), reply[1]]
+
+    return [(shard, sub)], merge
+
+
 def to_all(conn, cmd, argv):
     router = ROUTERS.get(cmd.name)
     if router is not None:
         router(conn, cmd, argv)
         return
-    merge = cmd.merge or MERGES.get(cmd.name, _merge_ok)
-    shards = range(conn.worker.nshards)
-    conn.worker.stats.commands -= len(shards) - 1
-    _gather(conn, [(s, argv) for s in shards], merge)
-
-
-def _ask(conn, shard, argv, callback):
-    """Run argv on one shard (inline if it is ours); callback(result)."""
-    worker = conn.worker
-    if shard == worker.index:
-        callback(worker.execute(conn.ctx, argv))
+    targets, merge = plan_all(cmd, argv, conn.worker.nshards)
+    conn.worker.stats.commands -= len(targets) - 1
+    if len(targets) > 1 and cmd.flags & KEYSPACE_FLAGS:
+        crossshard.start_parts(conn, targets, merge)  # isolated, like any multi-shard access
     else:
-        worker.peers[shard].request("call", (conn.ctx.db.id, argv), callback)
+        _gather(conn, targets, merge)
 
 
 def _scan_count(argv):
@@ -138,48 +184,30 @@ def _route_scan(conn, cmd, argv):
     """SCAN's cursor carries the shard in its low 8 bits. A call that finishes
     a shard with room left under COUNT goes on to the next one, so a small
     keyspace is scanned in one call and an empty one answers cursor 0, as in
-    Redis. The client's next commands wait for it (a barrier), so later writes
-    cannot reach a shard before the scan does."""
-    worker = conn.worker
+    Redis. The client's next commands wait for it, so later writes cannot
+    reach a shard before the scan does."""
     try:
-        cursor = parse_cursor(argv[1])
+        parse_cursor(argv[1])
     except CommandError as exc:
         conn.push(conn.encode(Error(exc.message)))
         return
-    shard, shard_cursor = cursor & 255, cursor >> 8
-    if shard >= worker.nshards:
-        shard, shard_cursor = 0, 0
+    conn.run_async(_scan(conn, argv))
+
+
+async def _scan(conn, argv):
+    nshards = conn.worker.nshards
     count = _scan_count(argv)
     found = []
-    slot = conn.reserve()
-    conn.barrier = True
-
-    def finish(reply):
-        conn.barrier = False
-        conn.fill(slot, conn.encode(reply))
-        if conn.parked is not None:
-            conn.resume_after_lock()
-
-    def step(shard, shard_cursor):
-        sub = list(argv)
-        sub[1] = b"%d" % shard_cursor
-
-        def answered(reply):
-            if type(reply) is Error:
-                finish(reply)
-                return
-            found.extend(reply[1])
-            next_cursor = int(reply[0])
-            if next_cursor:
-                finish([b"%d" % ((next_cursor << 8) | shard), found])
-            elif shard + 1 < worker.nshards and len(found) < count:
-                step(shard + 1, 0)
-            else:
-                finish([b"%d" % (shard + 1 if shard + 1 < worker.nshards else 0), found])
-
-        _ask(conn, shard, sub, answered)
-
-    step(shard, shard_cursor)
+    while True:
+        [(shard, sub)], merge = _scan_step(argv, nshards)
+        reply = merged([await crossshard.ask(conn, shard, sub, None)], merge)
+        if type(reply) is Error:
+            return reply
+        found.extend(reply[1])
+        argv = [argv[0], reply[0]] + list(argv[2:])
+        # Go on only from the end of one shard to the start of the next.
+        if reply[0] == b"0" or (int(reply[0]) >> 8) or len(found) >= count:
+            return [reply[0], found]
 
 
 ROUTERS["scan"] = _route_scan

@@ -8,18 +8,21 @@ import asyncio
 import os
 import signal
 import time
+import traceback
+
+_perf_ns = time.perf_counter_ns
 from collections import deque
 
 from fastcache import log
 from fastcache.engine.context import Context
-from fastcache.engine.dispatch import run as run_command
+from fastcache.engine import watch
 from fastcache.engine.keyspace import Keyspace
 from fastcache.engine.registry import resolve
 from fastcache.engine.errors import CommandError
 from fastcache.engine.fastpath import run_batch
 from fastcache.protocol.encoder import ENCODERS
 from fastcache.protocol.replies import Error
-from fastcache.server import peers
+from fastcache.server import peers, transactions
 from fastcache.engine.slots import key_slot, slot_table
 from fastcache.server.slowlog import SlowLog
 from fastcache.server.stats import Stats
@@ -170,14 +173,43 @@ class Worker:
             ctx = self._peer_ctx[(dbnum, proto)] = Context(self.ks, dbnum, proto, None, self)
         return ctx
 
-    def execute(self, ctx, argv):
-        """Run a command here, whatever its keys (used for forwarded work)."""
+    def execute(self, ctx, argv, part=False):
+        """Run a command here, whatever its keys (used for forwarded work).
+        A part of a fan-out or split command is not timed: the slowlog holds
+        whole client commands."""
         try:
             cmd = resolve(argv)
         except CommandError as exc:
             return Error(exc.message)
+        return self.run_command(ctx, cmd, argv, part)
+
+    def run_command(self, ctx, cmd, argv, part=False):
+        """Run a resolved command on this shard: timing for the slowlog,
+        statistics, and the versions of WATCHed keys it changed."""
+        ks = self.ks
+        watched = bool(ks.watched)
+        if watched:
+            doomed = watch.doomed_by(ks, ctx, cmd, argv)
+            dirty = ks.dirty
+        timed = not (part or (cmd.fast and self.untimed_fast))
+        if timed:
+            start = _perf_ns()
+        try:
+            reply = cmd.handler(ctx, argv)
+        except CommandError as exc:
+            reply = Error(exc.message)
+        except Exception as exc:  # a bug must cost one reply, not the worker or the connection
+            log.warning("Internal error running %r: %s\n%s"
+                        % (argv[0], exc, traceback.format_exc()))
+            reply = Error("ERR internal error: %s" % exc)
+        if timed:
+            elapsed = _perf_ns() - start
+            if elapsed >= self.slow_ns:
+                self.slowlog.observe(elapsed // 1000, argv, ctx.client)
         self.stats.commands += 1
-        return run_command(ctx, cmd, argv)
+        if watched and ks.dirty != dirty:
+            watch.touch_changed(ks, ctx, cmd, argv, doomed)
+        return reply
 
     # -- the cross-shard lock ------------------------------------------------
 
@@ -225,7 +257,7 @@ def _peer_batch(worker, payload, txn):
     encode = ENCODERS[proto].encode
     out = []
     i, n = 0, len(argvs)
-    fast = worker.untimed_fast
+    fast = worker.untimed_fast and not worker.ks.watched
     while i < n:
         if fast:
             i, executed, _ = run_batch(argvs, i, out, ctx.db, worker.ks, proto, None, worker.index)
@@ -239,7 +271,7 @@ def _peer_batch(worker, payload, txn):
 
 def _peer_call(worker, payload, txn):
     dbnum, argv = payload
-    return worker.execute(worker.peer_context(dbnum, 2), argv)
+    return worker.execute(worker.peer_context(dbnum, 2), argv, part=True)
 
 
 def _peer_lock(worker, payload, txn):
@@ -265,6 +297,9 @@ def _peer_store(worker, entries, txn):
 
 
 PEER_HANDLERS = {
+    "watch": transactions.peer_watch,
+    "unwatch": transactions.peer_unwatch,
+    "watchcheck": transactions.peer_watchcheck,
     "batch": _peer_batch,
     "call": _peer_call,
     "lock": _peer_lock,
