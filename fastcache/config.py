@@ -116,6 +116,35 @@ def render_save(rules):
     return " ".join("%d %d" % pair for pair in rules)
 
 
+_OUTPUT_CLASSES = {"normal": "normal", "slave": "replica", "replica": "replica",
+                   "pubsub": "pubsub"}
+
+
+def output_limits(value):
+    """client-output-buffer-limit: '<class> <hard> <soft> <seconds>' groups,
+    e.g. 'pubsub 32mb 8mb 60'. Classes not given keep their current limits."""
+    words = _words(value)
+    if len(words) % 4:
+        raise ValueError("wrong number of arguments")
+    limits = {}
+    size = memory(0, LLONG_MAX)
+    for i in range(0, len(words), 4):
+        cls = _OUTPUT_CLASSES.get(words[i].lower())
+        if cls is None:
+            raise ValueError("invalid client class '%s'" % words[i])
+        try:
+            seconds = int(words[i + 3])
+        except ValueError:
+            raise ValueError("invalid soft limit seconds") from None
+        limits[cls] = (size(words[i + 1]), size(words[i + 2]), seconds)
+    return limits
+
+
+def render_output_limits(limits):
+    shown = {"normal": "normal", "replica": "slave", "pubsub": "pubsub"}
+    return " ".join("%s %d %d %d" % ((shown[name],) + limits[name]) for name in shown)
+
+
 def cpu_count():
     return os.cpu_count() or 1
 
@@ -143,7 +172,13 @@ SCHEMA = {opt.name: opt for opt in [
     Option("slowlog-log-slower-than", 10000, integer(-1, LLONG_MAX)),
     Option("slowlog-max-len", 128, integer(0, LLONG_MAX)),
     Option("save", "3600 1 300 100 60 10000", save_rules, render_save),
+    Option("client-output-buffer-limit",
+           "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
+           output_limits, render_output_limits),
 ]}
+
+# Keys whose new value is merged into the current one rather than replacing it.
+MERGED = {"client-output-buffer-limit"}
 
 
 class Config:
@@ -164,7 +199,10 @@ class Config:
         if opt is None:
             raise ConfigError(name, "unknown config key")
         try:
-            self.values[opt.name] = opt.parse(raw)
+            value = opt.parse(raw)
+            if opt.name in MERGED:
+                value = {**self.values[opt.name], **value}
+            self.values[opt.name] = value
         except ValueError as exc:
             raise ConfigError(opt.name, "%s (got %r)" % (exc, _shown(raw))) from None
 

@@ -19,7 +19,7 @@ from fastcache import log
 from fastcache.protocol.parser import ProtocolError, QueryBufferLimitExceeded, RequestParser
 from fastcache.protocol.replies import DEFERRED, Error
 from fastcache.server import admin, connection_commands, fanout, security  # noqa: F401 (commands)
-from fastcache.server import transactions
+from fastcache.server import pubsub, transactions
 from fastcache.server.reply_order import ReplyOrder
 from fastcache.server import (  # noqa: F401 (commands)
     client_commands, command_docs, config_commands, debug, info)
@@ -59,6 +59,9 @@ class ClientConnection(asyncio.Protocol):
         self.multi = None          # commands queued since MULTI
         self.multi_error = False   # a queued command was rejected: EXEC aborts
         self.watching = {}         # (db, key) -> (owning shard, version seen by WATCH)
+        self.channels = set()      # SUBSCRIBEd channels
+        self.patterns = set()      # PSUBSCRIBEd patterns
+        self.soft_limit_since = None  # when the output went over the soft limit
 
     # -- connection lifecycle -------------------------------------------------
 
@@ -97,6 +100,7 @@ class ClientConnection(asyncio.Protocol):
         self.closing = True
         self.transport = None
         transactions.unwatch_all(self)
+        pubsub.drop_all(self)
         self.worker.remove_client(self)
 
     def eof_received(self):
@@ -170,7 +174,10 @@ class ClientConnection(asyncio.Protocol):
         skips the command table, so only for a plain authenticated client,
         and only while the slowlog does not time O(1) commands."""
         return (self.authenticated and self.multi is None and self.worker.untimed_fast
-                and not self.worker.ks.watched)
+                and not self.worker.ks.watched and not (self.channels or self.patterns))
+
+    def subscriptions(self):
+        return len(self.channels) + len(self.patterns)
 
     def _run_fast(self, commands, i):
         """Run (or queue for their owners) the commands from i that the fast
@@ -234,6 +241,10 @@ class ClientConnection(asyncio.Protocol):
             return
         if not self.authenticated and "no_auth" not in cmd.flags:
             self.reject(NOAUTH)
+            return
+        if (self.channels or self.patterns) and self.ctx.proto == 2 \
+                and cmd.fullname not in pubsub.ALLOWED_SUBSCRIBED:
+            self.reject(Error(pubsub.not_allowed(cmd)))
             return
         if self.multi is not None and cmd.fullname not in transactions.IMMEDIATE:
             self.multi.append((cmd, argv))

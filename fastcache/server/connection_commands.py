@@ -25,6 +25,9 @@ HELLO_NOAUTH = ("NOAUTH HELLO must be called with the client already authenticat
 def ping(ctx, argv):
     if len(argv) > 2:
         raise CommandError(errors.wrong_arity("ping"))
+    client = ctx.client
+    if client is not None and ctx.proto == 2 and (client.channels or client.patterns):
+        return [b"pong", argv[1] if len(argv) == 2 else b""]  # RESP2 subscribed mode
     return argv[1] if len(argv) == 2 else PONG
 
 
@@ -47,6 +50,10 @@ def reset(ctx, argv):
     client = ctx.client
     ctx.select(0)
     if client is not None:
+        from fastcache.server import pubsub, transactions
+        client.multi = None
+        transactions.unwatch_all(client)
+        pubsub.drop_all(client)
         client.set_protocol(2)
         client.name = b""
         client.set_authenticated(not _password(ctx))

@@ -22,7 +22,7 @@ from fastcache.engine.errors import CommandError
 from fastcache.engine.fastpath import run_batch
 from fastcache.protocol.encoder import ENCODERS
 from fastcache.protocol.replies import Error
-from fastcache.server import peers, transactions
+from fastcache.server import peers, pubsub, transactions
 from fastcache.engine.slots import key_slot, slot_table
 from fastcache.server.slowlog import SlowLog
 from fastcache.server.stats import Stats
@@ -46,6 +46,7 @@ class Worker:
         self.clients = {}
         self.stats = Stats()
         self.slowlog = SlowLog(config)
+        self.pubsub = pubsub.Registry()
         self.apply_config()
         self.started = time.time()
         self.next_client = 0

@@ -3,7 +3,7 @@ import os
 import sys
 import tempfile
 
-from tests.support.servers import ServerProcess, free_port
+from tests.support.servers import checkout_env, ServerProcess, free_port
 
 
 def start_fastcache_argv(*args, password=None, config_file=None):
@@ -14,7 +14,7 @@ def start_fastcache_argv(*args, password=None, config_file=None):
     if config_file is not None:
         argv.append(config_file)
     argv += ["--port", str(port), "--dir", workdir, *args]
-    return ServerProcess(argv, port, workdir, password=password)
+    return ServerProcess(argv, port, workdir, password=password, env=checkout_env())
 
 
 def start_redis_argv(*args, password=None):

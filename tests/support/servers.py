@@ -18,7 +18,7 @@ def free_port():
         return s.getsockname()[1]
 
 
-def wait_ready(port, proc, timeout=15.0, password=None):
+def wait_ready(port, proc, timeout=30.0, password=None):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
