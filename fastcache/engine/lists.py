@@ -92,7 +92,7 @@ def _at_least_one(raw, error):
     return value
 
 
-def _side(raw):
+def parse_side(raw):
     """True for LEFT, False for RIGHT."""
     word = raw.upper()
     if word == b"LEFT":
@@ -458,7 +458,7 @@ def ltrim(ctx, argv):
 @command("lmove", 5, "write denyoom", (1, 2, 1), group="list", since="6.2.0",
          summary="Pop an element from a list, push it to another list and return it")
 def lmove(ctx, argv):
-    from_left, to_left = _side(argv[3]), _side(argv[4])
+    from_left, to_left = parse_side(argv[3]), parse_side(argv[4])
     return move(ctx.ks, ctx.db, argv[1], argv[2], from_left, to_left)
 
 
@@ -499,7 +499,7 @@ def parse_mpop(argv, numkeys_at=1):
     where_at = numkeys_at + numkeys + 1
     if where_at >= len(argv):
         raise CommandError(errors.SYNTAX)
-    left = _side(argv[where_at])
+    left = parse_side(argv[where_at])
     count = None
     i = where_at + 1
     while i < len(argv):

@@ -19,7 +19,7 @@ from fastcache import log
 from fastcache.protocol.parser import ProtocolError, QueryBufferLimitExceeded, RequestParser
 from fastcache.protocol.replies import DEFERRED, Error
 from fastcache.server import admin, connection_commands, fanout, security  # noqa: F401 (commands)
-from fastcache.server import pubsub, transactions
+from fastcache.server import blocking, pubsub, transactions
 from fastcache.server.reply_order import ReplyOrder
 from fastcache.server import (  # noqa: F401 (commands)
     client_commands, command_docs, config_commands, debug, info)
@@ -62,6 +62,8 @@ class ClientConnection(asyncio.Protocol):
         self.channels = set()      # SUBSCRIBEd channels
         self.patterns = set()      # PSUBSCRIBEd patterns
         self.soft_limit_since = None  # when the output went over the soft limit
+        self.blocked_on = []       # (owner shard, token) of a blocking command's waiters
+        self.in_exec = False       # running EXEC: blocking commands do not block
 
     # -- connection lifecycle -------------------------------------------------
 
@@ -101,11 +103,17 @@ class ClientConnection(asyncio.Protocol):
         self.transport = None
         transactions.unwatch_all(self)
         pubsub.drop_all(self)
+        if self.blocked_on:
+            blocking.unregister(self)
         self.worker.remove_client(self)
 
     def eof_received(self):
         # The client shut its sending side: finish the replies still owed
-        # (forwarded ones may be in flight), then close.
+        # (forwarded ones may be in flight), then close. A blocked client is
+        # gone at once, as in Redis: its waiters must not take data.
+        if self.blocked_on:
+            blocking.unregister(self)
+            return False
         self.close_after_flush = True
         self.flush()
         return not self.closing

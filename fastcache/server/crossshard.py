@@ -31,8 +31,9 @@ def fetch_keys(ks, keys):
     return pickle.dumps(entries, 5)
 
 
-def store_keys(ks, entries):
+def store_keys(worker, entries):
     """Apply final states [(db, key, value or None, expire_at)]."""
+    ks = worker.ks
     for dbnum, key, value, expire_at in entries:
         db = ks.dbs[dbnum]
         if value is None:
@@ -41,11 +42,12 @@ def store_keys(ks, entries):
             ks.set(db, key, value, expire_at)
         if ks.watched:
             ks.touch(dbnum, key)
+        worker.keys_changed(dbnum, [key])
 
 
 def start(conn, cmd, argv, groups):
     by_shard = {shard: {argv[i] for i in positions} for shard, positions in groups.items()}
-    conn.run_async(_locked_run(conn, cmd, argv, by_shard))
+    conn.run_async(locked_run(conn, cmd, argv, by_shard))
 
 
 def start_parts(conn, targets, merge):
@@ -102,7 +104,7 @@ def unlock_shards(worker, shards, txn):
             worker.peers[shard].request("unlock", None, _ignore, txn)
 
 
-async def _locked_run(conn, cmd, argv, by_shard):
+async def locked_run(conn, cmd, argv, by_shard):
     worker = conn.worker
     txn = new_txn(worker)
     locked = await lock_shards(worker, by_shard, txn)
@@ -144,7 +146,7 @@ async def run_on_copies(conn, cmd, argv, by_shard, txn):
         if not changes:
             continue
         if shard == worker.index:
-            store_keys(worker.ks, changes)
+            store_keys(worker, changes)
         else:
             await worker.peers[shard].call("store", changes, txn)
     return reply

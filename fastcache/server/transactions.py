@@ -98,7 +98,11 @@ def exec_(ctx, argv):
         raise CommandError(EXECABORT)
     shards = involved_shards(client, queued)
     if shards <= {client.worker.index}:
-        reply = _exec_here(client, queued)
+        client.in_exec = True
+        try:
+            reply = _exec_here(client, queued)
+        finally:
+            client.in_exec = False
         unwatch_all(client)
         return reply
     client.run_async(_exec_across(client, queued, shards))
@@ -149,7 +153,11 @@ async def _exec_across(client, queued, shards):
     try:
         reply = NULL_ARRAY
         if await _watches_intact(client, txn):
-            reply = [await _run_in_txn(client, cmd, argv, txn) for cmd, argv in queued]
+            client.in_exec = True
+            try:
+                reply = [await _run_in_txn(client, cmd, argv, txn) for cmd, argv in queued]
+            finally:
+                client.in_exec = False
     finally:
         crossshard.unlock_shards(worker, locked, txn)
         unwatch_all(client)

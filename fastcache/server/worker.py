@@ -22,7 +22,7 @@ from fastcache.engine.errors import CommandError
 from fastcache.engine.fastpath import run_batch
 from fastcache.protocol.encoder import ENCODERS
 from fastcache.protocol.replies import Error
-from fastcache.server import peers, pubsub, transactions
+from fastcache.server import blocking, peers, pubsub, transactions
 from fastcache.engine.slots import key_slot, slot_table
 from fastcache.server.slowlog import SlowLog
 from fastcache.server.stats import Stats
@@ -47,6 +47,7 @@ class Worker:
         self.stats = Stats()
         self.slowlog = SlowLog(config)
         self.pubsub = pubsub.Registry()
+        self.waiters = blocking.Waiters()
         self.apply_config()
         self.started = time.time()
         self.next_client = 0
@@ -162,6 +163,10 @@ class Worker:
         self._serve_peer(kind, payload, txn, rid, post)
 
     def _serve_peer(self, kind, payload, txn, rid, post):
+        later = LATER_PEER_HANDLERS.get(kind)
+        if later is not None:  # answered when ready, e.g. a blocked pop
+            later(self, payload, lambda result: post((rid, result)))
+            return
         try:
             result = PEER_HANDLERS[kind](self, payload, txn)
         except CommandError as exc:
@@ -189,9 +194,9 @@ class Worker:
         statistics, and the versions of WATCHed keys it changed."""
         ks = self.ks
         watched = bool(ks.watched)
+        dirty_before = ks.dirty
         if watched:
             doomed = watch.doomed_by(ks, ctx, cmd, argv)
-            dirty = ks.dirty
         timed = not (part or (cmd.fast and self.untimed_fast))
         if timed:
             start = _perf_ns()
@@ -208,9 +213,15 @@ class Worker:
             if elapsed >= self.slow_ns:
                 self.slowlog.observe(elapsed // 1000, argv, ctx.client)
         self.stats.commands += 1
-        if watched and ks.dirty != dirty:
+        if watched and ks.dirty != dirty_before:
             watch.touch_changed(ks, ctx, cmd, argv, doomed)
+        if self.waiters.by_key and ks.dirty != dirty_before:
+            self.keys_changed(ctx.db.id, [argv[i] for i in cmd.key_indexes(argv)])
         return reply
+
+    def keys_changed(self, dbid, keys):
+        """Keys were written: blocked clients waiting on them may be served."""
+        blocking.keys_changed(self, dbid, keys)
 
     # -- the cross-shard lock ------------------------------------------------
 
@@ -235,6 +246,8 @@ class Worker:
             for conn in list(self.paused):
                 self.paused.discard(conn)
                 conn.resume_after_lock()
+            if self.waiters.ready:
+                blocking.serve_ready(self)
 
     def lock_local(self, txn):
         """A future that resolves once this worker's lock is held by txn."""
@@ -293,11 +306,17 @@ def _peer_fetch(worker, keys, txn):
 
 def _peer_store(worker, entries, txn):
     from fastcache.server.crossshard import store_keys
-    store_keys(worker.ks, entries)
+    store_keys(worker, entries)
     return True
 
 
+# Requests answered later rather than at once: handler(worker, payload, reply).
+LATER_PEER_HANDLERS = {
+    "block": blocking.peer_block,
+}
+
 PEER_HANDLERS = {
+    "unblock": blocking.peer_cancel,
     "watch": transactions.peer_watch,
     "unwatch": transactions.peer_unwatch,
     "watchcheck": transactions.peer_watchcheck,

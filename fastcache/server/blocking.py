@@ -1,0 +1,362 @@
+"""Blocking pops and moves: BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP.
+
+A blocking command becomes a spec, (kind, keys, args): what to try and
+which keys to wait on. It always runs on the client's own worker.
+
+- Every key on one shard (the common case): the owner tries at once and
+  otherwise queues a waiter on each key. After any command that changed one
+  of those keys, the owner serves its waiters first come, first served, and
+  sends the result back. Trying, waiting and timing out all happen at the
+  owner, so no push is missed and no popped value can race a timeout.
+- Keys on several shards: each owner only says "ready" when a key changes;
+  the client's worker then tries the keys in order through the usual routes.
+
+Inside EXEC a blocking command does not block: like Redis, it answers what
+it finds now, or its timeout reply.
+"""
+import asyncio
+import math
+from collections import deque
+from itertools import count
+
+from fastcache.engine import lists
+from fastcache.engine.args import parse_float
+from fastcache.engine.errors import CommandError
+from fastcache.engine.registry import LOCAL, command, resolve
+from fastcache.protocol.replies import DEFERRED, NULL_ARRAY, Error, NullArray
+from fastcache.server import crossshard
+
+TIMEOUT_NOT_FLOAT = "ERR timeout is not a float or out of range"
+TIMEOUT_NEGATIVE = "ERR timeout is negative"
+# What an owner sends back instead of a result (plain strings survive pickling).
+TIMED_OUT = "fastcache:blocking:timeout"
+READY = "fastcache:blocking:ready"
+
+_tokens = count(1)
+
+
+def parse_timeout(raw):
+    """Seconds to wait (0: for ever), with Redis's errors."""
+    seconds = parse_float(raw, TIMEOUT_NOT_FLOAT)
+    # Redis converts to milliseconds in a long long: overflow reads as negative.
+    if seconds < 0 or math.isinf(seconds) or seconds * 1000 >= 2 ** 63:
+        raise CommandError(TIMEOUT_NEGATIVE)
+    return seconds
+
+
+# -- attempts: run at the owner, return a reply or None for "nothing yet" -------
+
+def _try_pop(ks, db, keys, args):
+    (left,) = args
+    for key in keys:
+        value = lists.pop(ks, db, key, left)
+        if value is not None:
+            return [key, value]
+    return None
+
+
+def _try_move(ks, db, keys, args):
+    destination, from_left, to_left = args
+    return lists.move(ks, db, keys[0], destination, from_left, to_left)
+
+
+def _try_mpop(ks, db, keys, args):
+    left, n = args
+    return lists.mpop(ks, db, keys, left, n)
+
+
+ATTEMPTS = {"pop": _try_pop, "move": _try_move, "mpop": _try_mpop}
+
+
+def written_keys(kind, keys, args):
+    """Keys an attempt may change (their waiters and watchers must hear of it)."""
+    return list(keys) + [args[0]] if kind == "move" else list(keys)
+
+
+def attempt(worker, dbid, spec):
+    kind, keys, args = spec
+    ks = worker.ks
+    dirty = ks.dirty
+    try:
+        result = ATTEMPTS[kind](ks, ks.dbs[dbid], keys, args)
+    except CommandError as exc:
+        return Error(exc.message)
+    if ks.dirty != dirty:
+        changed = written_keys(kind, keys, args)
+        if ks.watched:
+            for key in changed:
+                ks.touch(dbid, key)
+        keys_changed(worker, dbid, changed)
+    return result
+
+
+# -- the owner's side -----------------------------------------------------------
+
+class Waiter:
+    __slots__ = ("dbid", "spec", "reply", "notify", "timer", "token")
+
+    def __init__(self, dbid, spec, reply, notify, token):
+        self.dbid = dbid
+        self.spec = spec
+        self.reply = reply
+        self.notify = notify
+        self.token = token
+        self.timer = None
+
+
+class Waiters:
+    """One worker's blocked clients: (db, key) -> FIFO of waiters."""
+
+    def __init__(self):
+        self.by_key = {}
+        self.by_token = {}
+        self.ready = set()
+        self.scheduled = False
+
+
+def block(worker, dbid, spec, timeout, reply, notify, token):
+    """Try now (unless notify); otherwise queue a waiter. reply(result) runs
+    exactly once: with a result, TIMED_OUT, or READY (notify mode)."""
+    if not notify:
+        result = attempt(worker, dbid, spec)
+        if result is not None:
+            reply(result)
+            return
+    waiters = worker.waiters
+    waiter = Waiter(dbid, spec, reply, notify, token)
+    for key in spec[1]:
+        waiters.by_key.setdefault((dbid, key), deque()).append(waiter)
+    waiters.by_token[token] = waiter
+    if timeout:
+        waiter.timer = worker.loop.call_later(timeout, _finish, worker, waiter, TIMED_OUT)
+
+
+def cancel(worker, token):
+    waiter = worker.waiters.by_token.get(token)
+    if waiter is not None:
+        _remove(worker, waiter)
+
+
+def _remove(worker, waiter):
+    waiters = worker.waiters
+    waiters.by_token.pop(waiter.token, None)
+    if waiter.timer is not None:
+        waiter.timer.cancel()
+    for key in waiter.spec[1]:
+        queue = waiters.by_key.get((waiter.dbid, key))
+        if queue is not None:
+            try:
+                queue.remove(waiter)
+            except ValueError:
+                pass
+            if not queue:
+                del waiters.by_key[(waiter.dbid, key)]
+
+
+def _finish(worker, waiter, result):
+    _remove(worker, waiter)
+    waiter.reply(result)
+
+
+def keys_changed(worker, dbid, keys):
+    """Called after a command changed keys: serve their waiters once the
+    command (and any transaction holding this shard) is over."""
+    waiters = worker.waiters
+    if not waiters.by_key:
+        return
+    for key in keys:
+        if (dbid, key) in waiters.by_key:
+            waiters.ready.add((dbid, key))
+    if waiters.ready and not waiters.scheduled:
+        waiters.scheduled = True
+        worker.loop.call_soon(serve_ready, worker)
+
+
+def serve_ready(worker):
+    waiters = worker.waiters
+    waiters.scheduled = False
+    if worker.lock is not None:
+        return  # unlock() calls again
+    while waiters.ready:
+        dbid, key = waiters.ready.pop()
+        queue = waiters.by_key.get((dbid, key))
+        while queue:
+            waiter = queue[0]
+            if waiter.notify:
+                _finish(worker, waiter, READY)
+                continue
+            result = attempt(worker, dbid, waiter.spec)
+            if result is None:
+                break
+            _finish(worker, waiter, result)
+            queue = waiters.by_key.get((dbid, key))
+
+
+def peer_block(worker, payload, reply):
+    dbid, spec, timeout, notify, token = payload
+    block(worker, dbid, spec, timeout, reply, notify, token)
+
+
+def peer_cancel(worker, token, txn):
+    cancel(worker, token)
+    return True
+
+
+# -- the client's side ----------------------------------------------------------
+
+def _owners(worker, spec):
+    kind, keys, args = spec
+    return {worker.owner_of(key) for key in written_keys(kind, keys, args)}
+
+
+def start(ctx, spec, timeout, timeout_reply):
+    """Run a blocking command for ctx.client; the reply comes when it is served."""
+    client = ctx.client
+    worker = client.worker
+    owners = _owners(worker, spec)
+    if client.in_exec:
+        if owners == {worker.index}:
+            result = attempt(worker, ctx.db.id, spec)
+            return timeout_reply if result is None else result
+        return timeout_reply
+    if len(owners) == 1:
+        client.run_async(_wait_at_owner(client, owners.pop(), spec, timeout, timeout_reply))
+    else:
+        client.run_async(_wait_across(client, owners, spec, timeout, timeout_reply))
+    return DEFERRED
+
+
+def _register(client, owner, spec, timeout, notify):
+    """(future of the owner's answer, token)."""
+    worker = client.worker
+    future = worker.loop.create_future()
+    token = (worker.index, next(_tokens))
+
+    def answer(result):
+        if not future.done():
+            future.set_result(result)
+
+    payload = (client.ctx.db.id, spec, timeout, notify, token)
+    if owner == worker.index:
+        block(worker, payload[0], spec, timeout, answer, notify, token)
+    else:
+        worker.peers[owner].request("block", payload, answer)
+    client.blocked_on.append((owner, token))
+    return future, token
+
+
+def unregister(client):
+    worker = client.worker
+    for owner, token in client.blocked_on:
+        if owner == worker.index:
+            cancel(worker, token)
+        elif worker.peers[owner] is not None:
+            worker.peers[owner].request("unblock", token, _ignore)
+    client.blocked_on = []
+
+
+def _ignore(result):
+    pass
+
+
+async def _wait_at_owner(client, owner, spec, timeout, timeout_reply):
+    future, _ = _register(client, owner, spec, timeout, notify=False)
+    try:
+        result = await future
+    finally:
+        client.blocked_on = []
+    return timeout_reply if result == TIMED_OUT else result
+
+
+async def _wait_across(client, owners, spec, timeout, timeout_reply):
+    """Keys on several shards: register for "ready" everywhere, then try; on
+    ready, try again. Registering first means no push falls in between."""
+    loop = client.worker.loop
+    deadline = loop.time() + timeout if timeout else None
+    while True:
+        left = deadline - loop.time() if deadline is not None else 0
+        if deadline is not None and left <= 0:
+            return timeout_reply
+        futures = [_register(client, owner, spec, left, notify=True)[0] for owner in owners]
+        try:
+            result = await _attempt_routed(client, spec)
+            if result is not None:
+                return result
+            done, _ = await asyncio.wait(futures, return_when=asyncio.FIRST_COMPLETED)
+            if any(f.result() == TIMED_OUT for f in done):
+                return timeout_reply
+        finally:
+            unregister(client)
+
+
+async def _attempt_routed(client, spec):
+    """The non-blocking form of spec, each key through its owner, in key order."""
+    kind, keys, args = spec
+    worker = client.worker
+    if kind == "move":
+        src, (dst, from_left, to_left) = keys[0], args
+        argv = [b"LMOVE", src, dst, b"LEFT" if from_left else b"RIGHT",
+                b"LEFT" if to_left else b"RIGHT"]
+        return await crossshard.locked_run(client, resolve(argv), argv,
+                                           {worker.owner_of(src): {src}, worker.owner_of(dst): {dst}})
+    for key in keys:
+        if kind == "pop":
+            argv = [b"LPOP" if args[0] else b"RPOP", key]
+        else:
+            argv = [b"LMPOP", b"1", key, b"LEFT" if args[0] else b"RIGHT", b"COUNT", b"%d" % args[1]]
+        result = await crossshard.ask(client, worker.owner_of(key), argv, None)
+        if type(result) is Error:
+            return result
+        if result is not None and type(result) is not NullArray:
+            return [key, result] if kind == "pop" else result
+    return None
+
+
+# -- the commands -------------------------------------------------------------------
+
+LIST = "list"
+
+
+@command("blpop", -3, "write noscript blocking", (1, -2, 1), route=LOCAL, group=LIST,
+         since="2.0.0", summary="Remove and get the first element in a list, or block until one is available",
+         acl="@write @list @slow @blocking")
+def blpop(ctx, argv):
+    timeout = parse_timeout(argv[-1])
+    return start(ctx, ("pop", argv[1:-1], (True,)), timeout, NULL_ARRAY)
+
+
+@command("brpop", -3, "write noscript blocking", (1, -2, 1), route=LOCAL, group=LIST,
+         since="2.0.0", summary="Remove and get the last element in a list, or block until one is available",
+         acl="@write @list @slow @blocking")
+def brpop(ctx, argv):
+    timeout = parse_timeout(argv[-1])
+    return start(ctx, ("pop", argv[1:-1], (False,)), timeout, NULL_ARRAY)
+
+
+@command("blmove", 6, "write denyoom noscript blocking", (1, 2, 1), route=LOCAL, group=LIST,
+         since="6.2.0", summary="Pop an element from a list, push it to another list and return it; or block until one is available",
+         acl="@write @list @slow @blocking")
+def blmove(ctx, argv):
+    from_left = lists.parse_side(argv[3])
+    to_left = lists.parse_side(argv[4])
+    timeout = parse_timeout(argv[5])
+    return start(ctx, ("move", [argv[1]], (argv[2], from_left, to_left)), timeout, NULL_ARRAY)
+
+
+@command("brpoplpush", 4, "write denyoom noscript blocking", (1, 2, 1), route=LOCAL, group=LIST,
+         since="2.2.0", summary="Pop an element from a list, push it to another list and return it; or block until one is available",
+         acl="@write @list @slow @blocking")
+def brpoplpush(ctx, argv):
+    timeout = parse_timeout(argv[3])
+    return start(ctx, ("move", [argv[1]], (argv[2], False, True)), timeout, NULL_ARRAY)
+
+
+@command("blmpop", -5, "write blocking", get_keys=lambda argv: lists.numkeys_keys(argv, 2),
+         route=LOCAL, group=LIST, since="7.0.0",
+         summary="Pop elements from a list, or block until one is available",
+         acl="@write @list @slow @blocking")
+def blmpop(ctx, argv):
+    timeout = parse_timeout(argv[1])
+    keys, left, n = lists.parse_mpop(argv, 2)
+    return start(ctx, ("mpop", keys, (left, n)), timeout, NULL_ARRAY)
+

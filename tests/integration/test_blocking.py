@@ -1,0 +1,136 @@
+"""Blocking list commands against real servers: Redis's replies, wake-ups by
+pushes from other connections (other workers), fairness, timeouts."""
+import socket
+import threading
+import time
+
+import pytest
+
+from tests.integration.conftest import make_client
+from tests.support.resp import RawClient, encode_command
+from tests.support.shardkeys import one_per_shard
+
+SCRIPT = [
+    ("BLPOP", "a", "0.1"), ("BLPOP", "a", "-1"), ("BLPOP", "a", "x"), ("BLPOP", "a", "inf"),
+    ("BLMOVE", "a", "b", "LEFT", "RIGHT", "0.1"), ("BLMOVE", "a", "b", "UP", "RIGHT", "0"),
+    ("RPUSH", "a", "1", "2", "3"), ("BLPOP", "b", "a", "1"), ("BRPOP", "a", "1"),
+    ("BRPOPLPUSH", "a", "c", "1"), ("BLMPOP", "0.1", "2", "x", "y", "LEFT"),
+    ("BLMPOP", "0.1", "1", "c", "RIGHT", "COUNT", "5"), ("BLMPOP", "0.1", "0", "c", "LEFT"),
+    ("SET", "s", "1"), ("BLPOP", "s", "1"), ("MULTI",), ("BLPOP", "zz", "10"), ("EXEC",),
+]
+
+
+def _run(port, proto):
+    c = RawClient(port)
+    try:
+        c.call("FLUSHALL")
+        if proto == 3:
+            c.call("HELLO", "3")
+        return [c.call(*cmd) for cmd in SCRIPT]
+    finally:
+        c.close()
+
+
+def test_replies_match_redis(fc, redis_ref, protocol):
+    assert _run(fc.port, protocol) == _run(redis_ref.port, protocol)
+
+
+def _blocked(port, *cmd):
+    """A raw connection that sent a blocking command; read its reply later."""
+    c = RawClient(port, timeout=10)
+    c.send(encode_command(cmd))
+    return c
+
+
+def test_push_from_another_worker_wakes_the_waiter(fc4):
+    keys = one_per_shard(4, prefix="q")
+    pusher_clients = [make_client(fc4.port) for _ in range(6)]  # spread over the workers
+    pusher_clients[0].flushall()
+    for i, key in enumerate(keys):
+        waiter = _blocked(fc4.port, "BLPOP", key, "5")
+        time.sleep(0.05)
+        pusher = pusher_clients[i % len(pusher_clients)]
+        assert pusher.rpush(key, "v%d" % i) == 1
+        expected = encode_command([key, "v%d" % i]).replace(b"*2", b"*2", 1)
+        assert waiter.read_reply() == expected
+        assert pusher.llen(key) == 0
+        waiter.close()
+    for c in pusher_clients:
+        c.close()
+
+
+def test_first_blocked_is_first_served(fc4):
+    r = make_client(fc4.port)
+    r.flushall()
+    waiters = []
+    for i in range(3):
+        waiters.append(_blocked(fc4.port, "BRPOP", "fifo", "5"))
+        time.sleep(0.05)
+    r.lpush("fifo", "one")
+    r.lpush("fifo", "two")
+    r.lpush("fifo", "three")
+    got = [w.read_reply() for w in waiters]
+    assert got == [encode_command(["fifo", v]) for v in ("one", "two", "three")]
+    for w in waiters:
+        w.close()
+    r.close()
+
+
+def test_keys_on_several_shards(fc4):
+    a, b = one_per_shard(4, prefix="m")[:2]
+    r = make_client(fc4.port)
+    r.flushall()
+    waiter = _blocked(fc4.port, "BLPOP", a, b, "5")
+    time.sleep(0.1)
+    r.rpush(b, "x")
+    assert waiter.read_reply() == encode_command([b, "x"])
+    waiter.close()
+    r.close()
+
+
+def test_blmove_wakes_and_moves(fc4):
+    r = make_client(fc4.port)
+    r.flushall()
+    src, dst = one_per_shard(4, prefix="mv")[:2]
+    waiter = _blocked(fc4.port, "BLMOVE", src, dst, "LEFT", "RIGHT", "5")
+    time.sleep(0.1)
+    r.rpush(src, "item")
+    assert waiter.read_reply() == b"$4\r\nitem\r\n"
+    assert r.lrange(dst, 0, -1) == ["item"] and r.exists(src) == 0
+    waiter.close()
+    r.close()
+
+
+def test_timeout_and_disconnect_lose_nothing(fc4):
+    r = make_client(fc4.port)
+    r.flushall()
+    start = time.monotonic()
+    assert r.blpop(["t"], timeout=0.3) is None
+    assert 0.25 <= time.monotonic() - start < 5
+    gone = socket.create_connection(("127.0.0.1", fc4.port))
+    gone.sendall(encode_command(("BLPOP", "t", "0")))
+    time.sleep(0.1)
+    gone.close()
+    time.sleep(0.2)
+    r.rpush("t", "kept")
+    assert r.lrange("t", 0, -1) == ["kept"]
+    r.close()
+
+
+def test_redis_py_blpop(fc, protocol):
+    r = make_client(fc.port, protocol)
+    r.flushall()
+    result = {}
+
+    def wait():
+        c = make_client(fc.port, protocol)
+        result["v"] = c.blpop(["job"], timeout=5)
+        c.close()
+
+    t = threading.Thread(target=wait)
+    t.start()
+    time.sleep(0.2)
+    r.rpush("job", "payload")
+    t.join(10)
+    assert result["v"] in (("job", "payload"), ["job", "payload"])
+    r.close()
