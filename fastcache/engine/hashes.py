@@ -67,18 +67,6 @@ register_type(Hash, "hash", encoding=_encoding, copy=Hash.copy)
 
 # -- lookups and encoding upkeep --------------------------------------------------
 
-def _for_write(ks, db, key):
-    """The hash at key for a write, or None; WRONGTYPE for another type.
-    A write lookup refreshes the access time, as Redis's lookupKeyWrite does."""
-    value = ks.peek(db, key)
-    if value is None:
-        return None
-    if type(value) is not Hash:
-        raise CommandError(errors.WRONGTYPE)
-    db.atime[key] = ks.clock
-    return value
-
-
 def _create(ks, db, key):
     value = Hash()
     ks.set(db, key, value)
@@ -109,7 +97,7 @@ def _set_pairs(ctx, argv, name):
     if len(argv) & 1:
         raise CommandError(errors.wrong_arity(name))
     ks, db, key = ctx.ks, ctx.db, argv[1]
-    h = _for_write(ks, db, key)
+    h = ks.get_for_write(db, key, Hash)
     if h is None:
         h = _create(ks, db, key)
     if not h.hashtable and _outgrows_listpack(argv[2:]):
@@ -140,7 +128,7 @@ def hmset(ctx, argv):
          summary="Set the value of a hash field, only if the field does not exist")
 def hsetnx(ctx, argv):
     ks, db, key, field = ctx.ks, ctx.db, argv[1], argv[2]
-    h = _for_write(ks, db, key)
+    h = ks.get_for_write(db, key, Hash)
     if h is None:
         h = _create(ks, db, key)
     elif field in h:
@@ -157,7 +145,7 @@ def hsetnx(ctx, argv):
 def hincrby(ctx, argv):
     delta = parse_int(argv[3])
     ks, db, key, field = ctx.ks, ctx.db, argv[1], argv[2]
-    h = _for_write(ks, db, key)
+    h = ks.get_for_write(db, key, Hash)
     old = None if h is None else h.get(field)
     if old is None:
         value = delta
@@ -181,7 +169,7 @@ def hincrbyfloat(ctx, argv):
     if delta == longdouble.INFINITY:
         raise CommandError(NAN_OR_INF_INCREMENT)
     ks, db, key, field = ctx.ks, ctx.db, argv[1], argv[2]
-    h = _for_write(ks, db, key)
+    h = ks.get_for_write(db, key, Hash)
     old = None if h is None else h.get(field)
     current = 0 if old is None else longdouble.parse(old)
     if current is None:
@@ -200,7 +188,7 @@ def hincrbyfloat(ctx, argv):
          summary="Delete one or more hash fields")
 def hdel(ctx, argv):
     ks, db, key = ctx.ks, ctx.db, argv[1]
-    h = _for_write(ks, db, key)
+    h = ks.get_for_write(db, key, Hash)
     if h is None:
         return 0
     removed = 0

@@ -70,6 +70,16 @@ class Keyspace:
             return None
         return value
 
+    def get_for_write(self, db, key, kind):
+        """The live value of key for a write, or None: WRONGTYPE unless it is a
+        kind, no hit/miss stats, access time refreshed (Redis's lookupKeyWrite)."""
+        value = self.peek(db, key)
+        if value is not None:
+            if type(value) is not kind:
+                raise CommandError(WRONGTYPE)
+            db.atime[key] = self.clock
+        return value
+
     def exists(self, db, key):
         return self.peek(db, key) is not None
 

@@ -53,16 +53,6 @@ def _read_list(ctx, key):
     return ctx.ks.get_typed(ctx.db, key, List)
 
 
-def _write_list(ks, db, key):
-    """The list at key for a write (no hit/miss stats, access time touched), or None."""
-    value = ks.peek(db, key)
-    if value is not None:
-        if type(value) is not List:
-            raise CommandError(errors.WRONGTYPE)
-        db.atime[key] = ks.clock
-    return value
-
-
 def _create(ks, db, key, lst, changes):
     ks.set(db, key, lst)
     ks.dirty += changes - 1  # ks.set counted one change already
@@ -150,7 +140,7 @@ def pop(ks, db, key, left, count=None):
 
     count None: the element (bytes); otherwise a list of up to count elements
     in pop order (empty for count 0). None when the key is missing."""
-    lst = _write_list(ks, db, key)
+    lst = ks.get_for_write(db, key, List)
     if lst is None:
         return None
     if count is None:
@@ -166,10 +156,10 @@ def move(ks, db, source, destination, from_left, to_left):
     """Pop an element from source and push it onto destination (created if need
     be; may be source itself). The element, or None when source is missing.
     Both types are checked before anything changes."""
-    src = _write_list(ks, db, source)
+    src = ks.get_for_write(db, source, List)
     if src is None:
         return None
-    dst = _write_list(ks, db, destination)
+    dst = ks.get_for_write(db, destination, List)
     value = src.popleft() if from_left else src.pop()
     if dst is None:
         _create(ks, db, destination, List((value,)), 0)
@@ -186,7 +176,7 @@ def mpop(ks, db, keys, left, count):
     [key, [elements]], or None when every key is missing. A non-list key
     before the first list raises WRONGTYPE."""
     for key in keys:
-        lst = _write_list(ks, db, key)
+        lst = ks.get_for_write(db, key, List)
         if lst is not None:
             return [key, _take(ks, db, key, lst, left, count)]
     return None
@@ -196,7 +186,7 @@ def mpop(ks, db, keys, left, count):
 
 def _push(ctx, argv, left, only_existing):
     ks, db, key = ctx.ks, ctx.db, argv[1]
-    lst = _write_list(ks, db, key)
+    lst = ks.get_for_write(db, key, List)
     added = len(argv) - 2
     if lst is None:
         if only_existing:
@@ -356,7 +346,7 @@ def lpos(ctx, argv):
          summary="Set the value of an element in a list by its index")
 def lset(ctx, argv):
     ks, db, key = ctx.ks, ctx.db, argv[1]
-    lst = _write_list(ks, db, key)
+    lst = ks.get_for_write(db, key, List)
     if lst is None:
         raise CommandError(errors.NO_SUCH_KEY)
     index = parse_int(argv[2])
@@ -374,7 +364,7 @@ def linsert(ctx, argv):
     if where != b"BEFORE" and where != b"AFTER":
         raise CommandError(errors.SYNTAX)
     ks, db, key = ctx.ks, ctx.db, argv[1]
-    lst = _write_list(ks, db, key)
+    lst = ks.get_for_write(db, key, List)
     if lst is None:
         return 0
     try:
@@ -390,7 +380,7 @@ def linsert(ctx, argv):
 def lrem(ctx, argv):
     limit = parse_int(argv[2])
     ks, db, key = ctx.ks, ctx.db, argv[1]
-    lst = _write_list(ks, db, key)
+    lst = ks.get_for_write(db, key, List)
     if lst is None:
         return 0
     element = argv[3]
@@ -429,7 +419,7 @@ def _without(values, element, limit):
 def ltrim(ctx, argv):
     start, end = parse_int(argv[2]), parse_int(argv[3])
     ks, db, key = ctx.ks, ctx.db, argv[1]
-    lst = _write_list(ks, db, key)
+    lst = ks.get_for_write(db, key, List)
     if lst is None:
         return OK
     n = len(lst)

@@ -165,16 +165,6 @@ def _read(ctx, key):
     return ctx.ks.get_typed(ctx.db, key, Set)
 
 
-def _for_write(ks, db, key):
-    """The set at key for a write (no hit/miss stats, access time touched), or None."""
-    value = ks.peek(db, key)
-    if value is not None:
-        if type(value) is not Set:
-            raise CommandError(errors.WRONGTYPE)
-        db.atime[key] = ks.clock
-    return value
-
-
 def _create(ks, db, key):
     value = Set(hashtable=False)
     ks.set(db, key, value)
@@ -212,7 +202,7 @@ def _store(ks, db, key, result, hashtable=None):
          summary="Add one or more members to a set")
 def sadd(ctx, argv):
     ks, db, key = ctx.ks, ctx.db, argv[1]
-    value = _for_write(ks, db, key)
+    value = ks.get_for_write(db, key, Set)
     if value is None:
         value = _create(ks, db, key)
     added = value.add_members(argv[2:])
@@ -224,7 +214,7 @@ def sadd(ctx, argv):
          summary="Remove one or more members from a set")
 def srem(ctx, argv):
     ks, db, key = ctx.ks, ctx.db, argv[1]
-    value = _for_write(ks, db, key)
+    value = ks.get_for_write(db, key, Set)
     if value is None:
         return 0
     removed = value.remove_members(argv[2:])
@@ -275,7 +265,7 @@ def spop(ctx, argv):
     if _has_count(argv):
         return _spop_count(ctx, argv)
     ks, db, key = ctx.ks, ctx.db, argv[1]
-    value = _for_write(ks, db, key)
+    value = ks.get_for_write(db, key, Set)
     if value is None:
         return None
     member = value.pop_random()
@@ -289,7 +279,7 @@ def _spop_count(ctx, argv):
     if count < 0:
         raise CommandError(NOT_POSITIVE)
     ks, db, key = ctx.ks, ctx.db, argv[1]
-    value = _for_write(ks, db, key)
+    value = ks.get_for_write(db, key, Set)
     if value is None or count == 0:
         return EMPTY
     size = len(value)
