@@ -8,6 +8,8 @@ import fnmatch
 import os
 import tomllib
 
+from fastcache.engine import notify
+
 
 class ConfigError(Exception):
     """A bad key or value; str() is the one-line message for the user."""
@@ -145,6 +147,14 @@ def render_output_limits(limits):
     return " ".join("%s %d %d %d" % ((shown[name],) + limits[name]) for name in shown)
 
 
+def notify_flags(value):
+    return notify.parse_flags(str(value))
+
+
+def render_notify_flags(flags):
+    return notify.render_flags(flags)
+
+
 def cpu_count():
     return os.cpu_count() or 1
 
@@ -172,6 +182,7 @@ SCHEMA = {opt.name: opt for opt in [
     Option("slowlog-log-slower-than", 10000, integer(-1, LLONG_MAX)),
     Option("slowlog-max-len", 128, integer(0, LLONG_MAX)),
     Option("save", "3600 1 300 100 60 10000", save_rules, render_save),
+    Option("notify-keyspace-events", "", notify_flags, render_notify_flags),
     Option("client-output-buffer-limit",
            "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
            output_limits, render_output_limits),

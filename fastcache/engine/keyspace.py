@@ -6,6 +6,7 @@ add their own containers. Expiries are absolute Unix times in milliseconds.
 import time
 
 from fastcache.engine.errors import CommandError, WRONGTYPE
+from fastcache.engine.notify import EXPIRED
 
 
 def now_ms():
@@ -38,6 +39,9 @@ class Keyspace:
         # WATCHed keys: (db id, key) -> [version, watchers]. A change to a
         # watched key bumps its version; EXEC compares versions.
         self.watched = {}
+        # Keyspace notifications: the enabled classes, and where events go.
+        self.notify_flags = 0
+        self.publish_event = None  # fn(event, db id, key), set by the server
 
     # -- reads -------------------------------------------------------------
 
@@ -108,9 +112,16 @@ class Keyspace:
         db.expires.pop(key, None)
         db.atime.pop(key, None)
 
+    def notify(self, cls, event, db, key):
+        """A key changed: event (e.g. "set") of class cls (notify.STRING, ...)."""
+        if self.notify_flags & cls and self.publish_event is not None:
+            self.publish_event(event, db.id, key)
+
     def expire_key(self, db, key):
         self._remove(db, key)
         self.expired_keys += 1
+        if self.notify_flags:
+            self.notify(EXPIRED, "expired", db, key)
         if self.watched:
             self.touch(db.id, key)
 

@@ -31,7 +31,6 @@ COMPAT = {
     "maxmemory": "0",
     "maxmemory-policy": "noeviction",
     "appendonly": "no",
-    "notify-keyspace-events": "",
     "cluster-enabled": "no",
 }
 

@@ -15,7 +15,7 @@ from collections import deque
 
 from fastcache import log
 from fastcache.engine.context import Context
-from fastcache.engine import watch
+from fastcache.engine import notify, watch
 from fastcache.engine.keyspace import Keyspace
 from fastcache.engine.registry import resolve
 from fastcache.engine.errors import CommandError
@@ -112,7 +112,26 @@ class Worker:
         self.slow_ns = threshold * 1000 if threshold >= 0 else float("inf")
         # An O(1) command cannot take a millisecond: above that threshold such
         # commands go untimed, and the native fast path may run them.
-        self.untimed_fast = self.slow_ns >= UNTIMED_FLOOR_NS
+        # Keyspace notifications need handlers to run, so they also rule it out.
+        events = self.config["notify-keyspace-events"]
+        self.ks.notify_flags = events if events & (notify.KEYSPACE | notify.KEYEVENT) else 0
+        self.ks.publish_event = self.publish_event
+        self.untimed_fast = self.slow_ns >= UNTIMED_FLOOR_NS and not self.ks.notify_flags
+
+    def publish_event(self, event, dbid, key):
+        """A keyspace notification, published to the subscribers on every worker."""
+        flags = self.ks.notify_flags
+        name = event.encode()
+        if flags & notify.KEYSPACE:
+            self.broadcast(b"__keyspace@%d__:%s" % (dbid, key), name)
+        if flags & notify.KEYEVENT:
+            self.broadcast(b"__keyevent@%d__:%s" % (dbid, name), key)
+
+    def broadcast(self, channel, message):
+        pubsub.deliver(self, channel, message)
+        for peer in self.peers:
+            if peer is not None:
+                peer.request("publish", (channel, message), _ignore)
 
     # -- periodic work (Redis's serverCron) ---------------------------------
 
@@ -304,6 +323,15 @@ def _peer_fetch(worker, keys, txn):
     return fetch_keys(worker.ks, keys)
 
 
+def _peer_publish(worker, payload, txn):
+    channel, message = payload
+    return pubsub.deliver(worker, channel, message)
+
+
+def _ignore(result):
+    pass
+
+
 def _peer_store(worker, entries, txn):
     from fastcache.server.crossshard import store_keys
     store_keys(worker, entries)
@@ -317,6 +345,7 @@ LATER_PEER_HANDLERS = {
 
 PEER_HANDLERS = {
     "unblock": blocking.peer_cancel,
+    "publish": _peer_publish,
     "watch": transactions.peer_watch,
     "unwatch": transactions.peer_unwatch,
     "watchcheck": transactions.peer_watchcheck,
