@@ -21,9 +21,7 @@ def format_double(value):
         return b"inf"
     if value == float("-inf"):
         return b"-inf"
-    if value == int(value) and abs(value) < 1e17:
-        return b"%d" % int(value)
-    return (b"%.17g" % value)
+    return b"%.17g" % value  # keeps -0, as Redis prints it
 
 
 def _bulk(v):
