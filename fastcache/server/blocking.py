@@ -19,7 +19,8 @@ import math
 from collections import deque
 from itertools import count
 
-from fastcache.engine import lists
+from fastcache.engine import lists, zsets
+from fastcache.engine.zset_type import ZSet
 from fastcache.engine.args import parse_float
 from fastcache.engine.errors import CommandError
 from fastcache.engine.registry import LOCAL, command, resolve
@@ -65,7 +66,31 @@ def _try_mpop(ks, db, keys, args):
     return lists.mpop(ks, db, keys, left, n)
 
 
-ATTEMPTS = {"pop": _try_pop, "move": _try_move, "mpop": _try_mpop}
+def _zpop_first(ks, db, keys, from_max, count):
+    for key in keys:
+        zs = ks.get_for_write(db, key, ZSet)
+        if zs is not None:
+            return key, zsets.pop(ks, db, key, zs, count, from_max)
+    return None, None
+
+
+def _try_zpop(ks, db, keys, args):
+    key, taken = _zpop_first(ks, db, keys, args[0], 1)
+    if key is None:
+        return None
+    score, member = taken[0]
+    return [key, member, score]
+
+
+def _try_zmpop(ks, db, keys, args):
+    key, taken = _zpop_first(ks, db, keys, *args)
+    if key is None:
+        return None
+    return [key, [[member, score] for score, member in taken]]
+
+
+ATTEMPTS = {"pop": _try_pop, "move": _try_move, "mpop": _try_mpop,
+            "zpop": _try_zpop, "zmpop": _try_zmpop}
 
 
 def written_keys(kind, keys, args):
@@ -300,16 +325,33 @@ async def _attempt_routed(client, spec):
         return await crossshard.locked_run(client, resolve(argv), argv,
                                            {worker.owner_of(src): {src}, worker.owner_of(dst): {dst}})
     for key in keys:
-        if kind == "pop":
-            argv = [b"LPOP" if args[0] else b"RPOP", key]
-        else:
-            argv = [b"LMPOP", b"1", key, b"LEFT" if args[0] else b"RIGHT", b"COUNT", b"%d" % args[1]]
+        argv = _non_blocking(kind, key, args)
         result = await crossshard.ask(client, worker.owner_of(key), argv, None)
         if type(result) is Error:
             return result
-        if result is not None and type(result) is not NullArray:
-            return [key, result] if kind == "pop" else result
+        if result is not None and type(result) is not NullArray and result != []:
+            return _as_blocking_reply(kind, key, result)
     return None
+
+
+def _as_blocking_reply(kind, key, result):
+    """The non-blocking command's reply reshaped as the blocking one's."""
+    if kind == "pop":
+        return [key, result]      # LPOP: value -> BLPOP: [key, value]
+    if kind == "zpop":
+        return [key] + result     # ZPOPMIN: [member, score] -> [key, member, score]
+    return result                 # LMPOP/ZMPOP already name the key
+
+
+def _non_blocking(kind, key, args):
+    """The one-key, non-blocking command an attempt on key amounts to."""
+    if kind == "pop":
+        return [b"LPOP" if args[0] else b"RPOP", key]
+    if kind == "mpop":
+        return [b"LMPOP", b"1", key, b"LEFT" if args[0] else b"RIGHT", b"COUNT", b"%d" % args[1]]
+    if kind == "zpop":
+        return [b"ZPOPMAX" if args[0] else b"ZPOPMIN", key]
+    return [b"ZMPOP", b"1", key, b"MAX" if args[0] else b"MIN", b"COUNT", b"%d" % args[1]]
 
 
 # -- the commands -------------------------------------------------------------------
@@ -360,3 +402,32 @@ def blmpop(ctx, argv):
     keys, left, n = lists.parse_mpop(argv, 2)
     return start(ctx, ("mpop", keys, (left, n)), timeout, NULL_ARRAY)
 
+
+
+ZSET = "sorted-set"
+ZSET_ACL = "@write @sortedset @fast @blocking"
+
+
+@command("bzpopmin", -3, "write noscript blocking fast", (1, -2, 1), route=LOCAL, group=ZSET,
+         since="5.0.0", acl=ZSET_ACL,
+         summary="Remove and return the member with the lowest score from one or more sorted sets, or block until one is available")
+def bzpopmin(ctx, argv):
+    timeout = parse_timeout(argv[-1])
+    return start(ctx, ("zpop", argv[1:-1], (False,)), timeout, NULL_ARRAY)
+
+
+@command("bzpopmax", -3, "write noscript blocking fast", (1, -2, 1), route=LOCAL, group=ZSET,
+         since="5.0.0", acl=ZSET_ACL,
+         summary="Remove and return the member with the highest score from one or more sorted sets, or block until one is available")
+def bzpopmax(ctx, argv):
+    timeout = parse_timeout(argv[-1])
+    return start(ctx, ("zpop", argv[1:-1], (True,)), timeout, NULL_ARRAY)
+
+
+@command("bzmpop", -5, "write blocking", get_keys=lambda argv: lists.numkeys_keys(argv, 2),
+         route=LOCAL, group=ZSET, since="7.0.0", acl="@write @sortedset @slow @blocking",
+         summary="Remove and return members with scores in a sorted set or block until one is available")
+def bzmpop(ctx, argv):
+    timeout = parse_timeout(argv[1])
+    keys, from_max, n = zsets.parse_mpop(argv, 2)
+    return start(ctx, ("zmpop", keys, (from_max, n)), timeout, NULL_ARRAY)

@@ -17,6 +17,11 @@ SCRIPT = [
     ("BRPOPLPUSH", "a", "c", "1"), ("BLMPOP", "0.1", "2", "x", "y", "LEFT"),
     ("BLMPOP", "0.1", "1", "c", "RIGHT", "COUNT", "5"), ("BLMPOP", "0.1", "0", "c", "LEFT"),
     ("SET", "s", "1"), ("BLPOP", "s", "1"), ("MULTI",), ("BLPOP", "zz", "10"), ("EXEC",),
+    ("BZPOPMIN", "z", "0.1"), ("ZADD", "z", "1", "a", "2.5", "b", "3", "c"),
+    ("BZPOPMIN", "y", "z", "1"), ("BZPOPMAX", "z", "1"), ("BZPOPMIN", "s", "1"),
+    ("BZMPOP", "0.1", "1", "y", "MIN"), ("ZADD", "z", "7", "d"),
+    ("BZMPOP", "1", "2", "y", "z", "MAX", "COUNT", "5"), ("BZMPOP", "1", "1", "z", "UP"),
+    ("BZPOPMAX", "z", "-2"),
 ]
 
 
@@ -134,3 +139,17 @@ def test_redis_py_blpop(fc, protocol):
     t.join(10)
     assert result["v"] in (("job", "payload"), ["job", "payload"])
     r.close()
+
+
+def test_bzpopmin_woken_by_zadd_from_another_worker(fc4):
+    keys = one_per_shard(4, prefix="zq")
+    clients = [make_client(fc4.port) for _ in range(5)]
+    clients[0].flushall()
+    for i, key in enumerate(keys):
+        waiter = _blocked(fc4.port, "BZPOPMIN", key, "5")
+        time.sleep(0.05)
+        clients[i % 5].zadd(key, {"m": 1.5})
+        assert waiter.read_reply() == encode_command([key, "m", "1.5"])
+        waiter.close()
+    for c in clients:
+        c.close()
