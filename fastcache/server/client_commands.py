@@ -42,8 +42,15 @@ def _caller(ctx):
 
 
 def client_type(conn):
-    """Replication and pub/sub connections are not told apart yet: all are normal."""
-    return "normal"
+    """normal or pubsub (replica connections do not exist yet)."""
+    return "pubsub" if conn.channels or conn.patterns else "normal"
+
+
+def _flags(conn):
+    """CLIENT LIST's flags letters: P pub/sub, x in MULTI, b blocked; N for none."""
+    flags = ("P" if conn.channels or conn.patterns else "") + \
+        ("x" if conn.multi is not None else "") + ("b" if conn.blocked_on else "")
+    return flags or "N"
 
 
 def _parse_type(raw):
@@ -83,11 +90,13 @@ def describe(conn, now, running=None):
         cmd = "NULL"
     else:
         cmd = command_name([conn.last_command])
-    return ("id=%d addr=%s laddr=%s fd=%d name=%s age=%d idle=%d flags=N db=%d sub=0 psub=0 "
-            "ssub=0 multi=-1 qbuf=%d qbuf-free=0 argv-mem=%d multi-mem=0 rbs=1024 rbp=0 obl=0 "
+    return ("id=%d addr=%s laddr=%s fd=%d name=%s age=%d idle=%d flags=%s db=%d sub=%d psub=%d "
+            "ssub=0 multi=%d qbuf=%d qbuf-free=0 argv-mem=%d multi-mem=0 rbs=1024 rbp=0 obl=0 "
             "oll=0 omem=%d tot-mem=%d events=%s cmd=%s user=default redir=-1 resp=%d" % (
                 conn.id, conn.addr, conn.laddr, fd, conn.name.decode("latin-1"),
-                now - conn.created, now - conn.last_interaction, conn.ctx.db.id, qbuf, argv_mem,
+                now - conn.created, now - conn.last_interaction, _flags(conn), conn.ctx.db.id,
+                len(conn.channels), len(conn.patterns),
+                -1 if conn.multi is None else len(conn.multi), qbuf, argv_mem,
                 omem, qbuf + argv_mem + omem + 1024, "rw" if omem else "r", cmd,
                 conn.ctx.proto))
 
