@@ -10,22 +10,18 @@ import asyncio
 import socket
 import time
 
+from fastcache import log
 from fastcache.engine.context import Context
 from fastcache.engine.errors import CommandError
 from fastcache.engine.fastpath import run_batch
 from fastcache.engine.registry import ALL, KEYS, LOCAL, resolve
+from fastcache.engine.slots import key_slot
 from fastcache.protocol.encoder import ENCODERS
-from fastcache import log
 from fastcache.protocol.parser import ProtocolError, QueryBufferLimitExceeded, RequestParser
 from fastcache.protocol.replies import DEFERRED, Error
-from fastcache.server import admin, connection_commands, fanout, security  # noqa: F401 (commands)
-from fastcache.server import blocking, pubsub, transactions
+from fastcache.server import blocking, fanout, pubsub, security, transactions
 from fastcache.server.reply_order import ReplyOrder
-from fastcache.server import (  # noqa: F401 (commands)
-    client_commands, command_docs, config_commands, debug, info)
-from fastcache.engine.slots import key_slot
 
-_perf_ns = time.perf_counter_ns
 _monotonic = time.monotonic
 NOAUTH = Error("NOAUTH Authentication required.")
 QUEUED = b"+QUEUED\r\n"

@@ -23,6 +23,7 @@ from fastcache.engine.fastpath import run_batch
 from fastcache.protocol.encoder import ENCODERS
 from fastcache.protocol.replies import Error
 from fastcache.server import blocking, peers, pubsub, transactions
+from fastcache.server import commands as _families  # noqa: F401 (registers the server's commands)
 from fastcache.engine.slots import key_slot, slot_table
 from fastcache.server.slowlog import SlowLog
 from fastcache.server.stats import Stats
