@@ -13,6 +13,7 @@ from itertools import islice
 from fastcache.engine import errors, longdouble
 from fastcache.engine.args import INT64_MAX, INT64_MIN, parse_int
 from fastcache.engine.errors import CommandError
+from fastcache.engine.notify import GENERIC, HASH
 from fastcache.engine.registry import command
 from fastcache.engine.scan import cursors_of, parse_cursor, parse_options
 from fastcache.engine.strings import float_sum
@@ -108,6 +109,7 @@ def _set_pairs(ctx, argv, name):
     if len(h) > MAX_LISTPACK_ENTRIES:
         h.hashtable = True
     ks.dirty += (len(argv) - 2) >> 1
+    ks.notify(HASH, "hset", db, key)
     return len(h) - before
 
 
@@ -135,6 +137,7 @@ def hsetnx(ctx, argv):
         return 0
     _store(h, field, argv[3])
     ks.dirty += 1
+    ks.notify(HASH, "hset", db, key)
     return 1
 
 
@@ -157,6 +160,7 @@ def hincrby(ctx, argv):
         h = _create(ks, db, key)
     _store(h, field, b"%d" % value)
     ks.dirty += 1
+    ks.notify(HASH, "hincrby", db, key)
     return value
 
 
@@ -179,6 +183,7 @@ def hincrbyfloat(ctx, argv):
         h = _create(ks, db, key)
     _store(h, field, text)
     ks.dirty += 1
+    ks.notify(HASH, "hincrbyfloat", db, key)
     return text
 
 
@@ -197,10 +202,14 @@ def hdel(ctx, argv):
             removed += 1
             if not h:
                 break
+    if not removed:
+        return 0
     ks.dirty += removed
+    ks.notify(HASH, "hdel", db, key)
     if not h:  # Redis never keeps an empty hash
         ks.delete(db, key)
         ks.dirty -= 1  # dropping the emptied key is not a change of its own
+        ks.notify(GENERIC, "del", db, key)
     return removed
 
 

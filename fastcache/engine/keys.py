@@ -14,6 +14,7 @@ from fastcache.engine.args import INT64_MAX, INT64_MIN, parse_int
 from fastcache.engine.errors import CommandError
 from fastcache.engine.glob import compile_glob
 from fastcache.engine.keyspace import now_ms
+from fastcache.engine.notify import GENERIC
 from fastcache.engine.registry import ALL, SPLIT_SUM, command, container
 from fastcache.engine.scan import cursors_of, parse_cursor, parse_options
 from fastcache.engine.types import (
@@ -74,12 +75,13 @@ def help_reply(container_name, lines):
          acl="@keyspace @write @slow", tips="request_policy:multi_shard response_policy:agg_sum")
 def del_(ctx, argv):
     ks, db = ctx.ks, ctx.db
-    if len(argv) == 2:
+    if len(argv) == 2 and not ks.notify_flags:
         return 1 if ks.delete(db, argv[1]) else 0
     removed = 0
     for key in argv[1:]:
         if ks.delete(db, key):
             removed += 1
+            ks.notify(GENERIC, "del", db, key)
     return removed
 
 
@@ -177,9 +179,11 @@ def _expire(ctx, argv, name, relative, seconds):
             return 0
     if when <= now:
         ks.delete(db, key)
+        ks.notify(GENERIC, "del", db, key)
     else:
         db.expires[key] = when
         ks.dirty += 1
+        ks.notify(GENERIC, "expire", db, key)
     return 1
 
 
@@ -238,6 +242,7 @@ def persist(ctx, argv):
     if ks.peek(db, key) is None or db.expires.pop(key, None) is None:
         return 0
     ks.dirty += 1
+    ks.notify(GENERIC, "persist", db, key)
     return 1
 
 
@@ -341,13 +346,24 @@ def swapdb(ctx, argv):
 
 # -- renaming and copying -------------------------------------------------------
 
-def _relocate(ks, src_db, src, dst_db, dst, value):
-    """Move a live value to dst as it is: same TTL, same idle time."""
+def _replace(ks, db, key, value, expire_at):
+    """Store value at key as a new key: like Redis, an existing one is deleted
+    first (no "del" event, no change counted), so the store is a "new" event."""
+    if ks.delete(db, key):
+        ks.dirty -= 1
+    ks.set(db, key, value, expire_at)
+
+
+def _relocate(ks, src_db, src, dst_db, dst, value, events):
+    """Move a live value to dst as it is (same TTL, same idle time), then
+    notify events: the source's, then the destination's."""
     atime = src_db.atime.get(src)
-    ks.set(dst_db, dst, value, expire_at=src_db.expires.get(src))
+    _replace(ks, dst_db, dst, value, src_db.expires.get(src))
     if atime is not None:
         dst_db.atime[dst] = atime
     ks.delete(src_db, src)
+    ks.notify(GENERIC, events[0], src_db, src)
+    ks.notify(GENERIC, events[1], dst_db, dst)
 
 
 def _rename(ctx, argv, nx):
@@ -360,7 +376,7 @@ def _rename(ctx, argv, nx):
         return 0 if nx else OK
     if nx and ks.peek(db, dst) is not None:
         return 0
-    _relocate(ks, db, src, db, dst, value)
+    _relocate(ks, db, src, db, dst, value, ("rename_from", "rename_to"))
     return 1 if nx else OK
 
 
@@ -400,7 +416,8 @@ def copy(ctx, argv):
         return 0
     if not replace and ks.peek(dst_db, dst) is not None:
         return 0
-    ks.set(dst_db, dst, copy_value(value), expire_at=src_db.expires.get(src))
+    _replace(ks, dst_db, dst, copy_value(value), src_db.expires.get(src))
+    ks.notify(GENERIC, "copy_to", dst_db, dst)
     return 1
 
 
@@ -414,7 +431,7 @@ def move(ctx, argv):
     value = ks.peek(src_db, key)
     if value is None or ks.peek(dst_db, key) is not None:
         return 0
-    _relocate(ks, src_db, key, dst_db, key, value)
+    _relocate(ks, src_db, key, dst_db, key, value, ("move_from", "move_to"))
     return 1
 
 

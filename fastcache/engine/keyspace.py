@@ -6,7 +6,7 @@ add their own containers. Expiries are absolute Unix times in milliseconds.
 import time
 
 from fastcache.engine.errors import CommandError, WRONGTYPE
-from fastcache.engine.notify import EXPIRED
+from fastcache.engine.notify import EXPIRED, NEW
 
 
 def now_ms():
@@ -91,6 +91,10 @@ class Keyspace:
 
     def set(self, db, key, value, expire_at=None, keepttl=False):
         """Store value; a write without keepttl clears any old TTL."""
+        if self.notify_flags and self.peek(db, key) is None:
+            # Redis's dbAdd: every key creation is a "new" event (an expired
+            # leftover goes first, with its "expired" event).
+            self.notify(NEW, "new", db, key)
         db.data[key] = value
         if expire_at is not None:
             db.expires[key] = expire_at

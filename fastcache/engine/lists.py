@@ -15,7 +15,8 @@ db rather than a client context:
     mpop(ks, db, keys, left, count)         LMPOP: [key, [elements]] or None
 
 Each raises CommandError(WRONGTYPE) for a non-list key, deletes a list it
-empties and counts the changes in ks.dirty as Redis does.
+empties, counts the changes in ks.dirty and sends the keyspace events as
+Redis does.
 """
 import re
 from collections import deque
@@ -24,6 +25,7 @@ from itertools import islice
 from fastcache.engine import errors
 from fastcache.engine.args import INT64_MAX, INT64_MIN, parse_int
 from fastcache.engine.errors import CommandError
+from fastcache.engine.notify import GENERIC, LIST
 from fastcache.engine.registry import command
 from fastcache.engine.types import register_type
 from fastcache.protocol.replies import NULL_ARRAY, OK
@@ -58,13 +60,24 @@ def _create(ks, db, key, lst, changes):
     ks.dirty += changes - 1  # ks.set counted one change already
 
 
-def _removed(ks, db, key, lst, changes):
-    """Account for changes elements taken from lst; an emptied list's key goes."""
+def _removed(ks, db, key, lst, changes, event):
+    """Account for changes elements taken from lst and notify event; an
+    emptied list's key goes next."""
+    ks.notify(LIST, event, db, key)
     if lst:
         ks.dirty += changes
     else:
         ks.delete(db, key)  # counts one change
         ks.dirty += changes - 1
+        ks.notify(GENERIC, "del", db, key)
+
+
+def _pop_event(left):
+    return "lpop" if left else "rpop"
+
+
+def _push_event(left):
+    return "lpush" if left else "rpush"
 
 
 def _positive(raw, error):
@@ -131,7 +144,7 @@ def _take(ks, db, key, lst, left, count):
     else:
         take = lst.popleft if left else lst.pop
         out = [take() for _ in range(count)]
-    _removed(ks, db, key, lst, len(out))
+    _removed(ks, db, key, lst, len(out), _pop_event(left))
     return out
 
 
@@ -145,7 +158,7 @@ def pop(ks, db, key, left, count=None):
         return None
     if count is None:
         value = lst.popleft() if left else lst.pop()
-        _removed(ks, db, key, lst, 1)
+        _removed(ks, db, key, lst, 1, _pop_event(left))
         return value
     if not count:
         return []
@@ -167,7 +180,8 @@ def move(ks, db, source, destination, from_left, to_left):
         dst.appendleft(value)
     else:
         dst.append(value)
-    _removed(ks, db, source, src, 1)
+    ks.notify(LIST, _push_event(to_left), db, destination)
+    _removed(ks, db, source, src, 1, _pop_event(from_left))
     return value
 
 
@@ -204,6 +218,7 @@ def _push(ctx, argv, left, only_existing):
         lst.extendleft(islice(argv, 2, None))
     else:
         lst.extend(islice(argv, 2, None))
+    ks.notify(LIST, _push_event(left), db, key)
     return len(lst)
 
 
@@ -354,6 +369,7 @@ def lset(ctx, argv):
         raise CommandError(INDEX_RANGE)
     lst[index] = argv[3]
     ks.dirty += 1
+    ks.notify(LIST, "lset", db, key)
     return OK
 
 
@@ -373,6 +389,7 @@ def linsert(ctx, argv):
         return -1
     lst.insert(index if where == b"BEFORE" else index + 1, argv[4])
     ks.dirty += 1
+    ks.notify(LIST, "linsert", db, key)
     return len(lst)
 
 
@@ -400,7 +417,7 @@ def lrem(ctx, argv):
                 kept.reverse()
         lst.clear()
         lst.extend(kept)
-    _removed(ks, db, key, lst, removed)
+    _removed(ks, db, key, lst, removed, "lrem")
     return removed
 
 
@@ -426,7 +443,7 @@ def ltrim(ctx, argv):
     span = _span(start, end, n)
     if span is None:
         lst.clear()
-        _removed(ks, db, key, lst, n)
+        _removed(ks, db, key, lst, n, "ltrim")
         return OK
     start, stop = span
     trimmed = n - (stop - start)
@@ -439,7 +456,7 @@ def ltrim(ctx, argv):
             lst.popleft()
         for _ in range(n - stop):
             lst.pop()
-    _removed(ks, db, key, lst, trimmed)
+    _removed(ks, db, key, lst, trimmed, "ltrim")
     return OK
 
 

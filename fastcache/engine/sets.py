@@ -23,6 +23,7 @@ from fastcache.engine.args import INT64_MIN, parse_int
 from fastcache.engine.errors import CommandError
 from fastcache.engine.hashes import COUNT_RANGE
 from fastcache.engine.lists import NOT_POSITIVE, NUMKEYS, numkeys_keys
+from fastcache.engine.notify import GENERIC, SET
 from fastcache.engine.registry import command
 from fastcache.engine.scan import cursors_of, parse_cursor, parse_options
 from fastcache.engine.types import register_type, string_as_int
@@ -172,10 +173,13 @@ def _create(ks, db, key):
     return value
 
 
-def _drop_if_empty(ks, db, key, value):
+def _removed(ks, db, key, value, event):
+    """After members left value: notify event; an emptied set's key goes next."""
+    ks.notify(SET, event, db, key)
     if not value:
         ks.delete(db, key)
         ks.dirty -= 1  # Redis counts the members removed, not the key
+        ks.notify(GENERIC, "del", db, key)
 
 
 def _read_all(ctx, keys):
@@ -185,14 +189,16 @@ def _read_all(ctx, keys):
     return [ks.get_typed(db, key, Set) for key in keys]
 
 
-def _store(ks, db, key, result, hashtable=None):
+def _store(ks, db, key, event, result, hashtable=None):
     """SINTERSTORE & co.: replace key by the result (a new Set), or delete it
     when the result is empty; the result's size."""
     if not result:
-        ks.delete(db, key)
+        if ks.delete(db, key):
+            ks.notify(GENERIC, "del", db, key)
         return 0
     value = Set(result, hashtable)
     ks.set(db, key, value)
+    ks.notify(SET, event, db, key)
     return len(value)
 
 
@@ -206,7 +212,9 @@ def sadd(ctx, argv):
     if value is None:
         value = _create(ks, db, key)
     added = value.add_members(argv[2:])
-    ks.dirty += added
+    if added:
+        ks.dirty += added
+        ks.notify(SET, "sadd", db, key)
     return added
 
 
@@ -218,8 +226,9 @@ def srem(ctx, argv):
     if value is None:
         return 0
     removed = value.remove_members(argv[2:])
-    ks.dirty += removed
-    _drop_if_empty(ks, db, key, value)
+    if removed:
+        ks.dirty += removed
+        _removed(ks, db, key, value, "srem")
     return removed
 
 
@@ -242,10 +251,12 @@ def smove(ctx, argv):
         return 0
     source.discard_member(member)
     ks.dirty += 1
-    _drop_if_empty(ks, db, argv[1], source)
+    _removed(ks, db, argv[1], source, "srem")
     if target is None:
         target = _create(ks, db, argv[2])
-    ks.dirty += target.add_members((member,))
+    if target.add_members((member,)):
+        ks.dirty += 1
+        ks.notify(SET, "sadd", db, argv[2])
     return 1
 
 
@@ -270,7 +281,7 @@ def spop(ctx, argv):
         return None
     member = value.pop_random()
     ks.dirty += 1
-    _drop_if_empty(ks, db, key, value)
+    _removed(ks, db, key, value, "spop")
     return member
 
 
@@ -287,6 +298,8 @@ def _spop_count(ctx, argv):
         ks.hits += 1  # Redis replies through a read lookup of the whole set
         ks.delete(db, key)
         ks.dirty += size - 1
+        ks.notify(SET, "spop", db, key)
+        ks.notify(GENERIC, "del", db, key)
         return set(value)
     kept = size - count
     if kept * SPOP_REBUILD_RATIO > count:
@@ -296,6 +309,7 @@ def _spop_count(ctx, argv):
         popped = value.difference(keep)
         value.keep_only(keep)
     ks.dirty += count
+    ks.notify(SET, "spop", db, key)
     return popped
 
 
@@ -410,14 +424,14 @@ def sdiff(ctx, argv):
          summary="Intersect multiple sets and store the resulting set in a key")
 def sinterstore(ctx, argv):
     result = _intersection(_read_all(ctx, argv[2:]))
-    return _store(ctx.ks, ctx.db, argv[1], result)
+    return _store(ctx.ks, ctx.db, argv[1], "sinterstore", result)
 
 
 @command("sunionstore", -3, "write denyoom", (1, -1, 1), group="set",
          summary="Add multiple sets and store the resulting set in a key")
 def sunionstore(ctx, argv):
     result = _union(_read_all(ctx, argv[2:]))
-    return _store(ctx.ks, ctx.db, argv[1], result)
+    return _store(ctx.ks, ctx.db, argv[1], "sunionstore", result)
 
 
 @command("sdiffstore", -3, "write denyoom", (1, -1, 1), group="set",
@@ -426,7 +440,7 @@ def sdiffstore(ctx, argv):
     sets = _read_all(ctx, argv[2:])
     result = _difference(sets)
     hashtable = True if result and _difference_sticks_to_hashtable(sets) else None
-    return _store(ctx.ks, ctx.db, argv[1], result, hashtable)
+    return _store(ctx.ks, ctx.db, argv[1], "sdiffstore", result, hashtable)
 
 
 @command("sintercard", -3, "readonly", get_keys=numkeys_keys, group="set", since="7.0.0",

@@ -8,6 +8,7 @@ from fastcache.engine.args import INT64_MAX, INT64_MIN, parse_int
 from fastcache.engine.errors import CommandError
 from fastcache.engine.keyspace import now_ms
 from fastcache.engine.lcs import lcs, lcs_length
+from fastcache.engine.notify import GENERIC, STRING
 from fastcache.engine.registry import SPLIT_OK, SPLIT_ORDERED, command
 from fastcache.protocol.replies import OK
 
@@ -29,6 +30,13 @@ def _check_string(value):
 def _check_size(size):
     if size > MAX_STRING:
         raise CommandError(TOO_BIG)
+
+
+def _notify_set(ks, db, key, expiring):
+    """SET's keyspace events: "set", then "expire" when it gave key a TTL."""
+    ks.notify(STRING, "set", db, key)
+    if expiring:
+        ks.notify(GENERIC, "expire", db, key)
 
 
 # -- SET / GETEX options --------------------------------------------------------
@@ -93,7 +101,10 @@ def get(ctx, argv):
          summary="Set the string value of a key")
 def set_(ctx, argv):
     if len(argv) == 3:
-        ctx.ks.set(ctx.db, argv[1], argv[2])
+        ks = ctx.ks
+        ks.set(ctx.db, argv[1], argv[2])
+        if ks.notify_flags:
+            ks.notify(STRING, "set", ctx.db, argv[1])
         return OK
     flags, expire = _parse_options(argv, 3, _SET_OPTIONS)
     expire_at = _expire_at(expire, flags, "set") if expire is not None else None
@@ -106,6 +117,8 @@ def set_(ctx, argv):
     if (flags & NX and found) or (flags & XX and not found):
         return old if flags & GET else None
     ks.set(db, key, argv[2], expire_at, flags & KEEPTTL)
+    if ks.notify_flags:
+        _notify_set(ks, db, key, expire_at is not None)
     return old if flags & GET else OK
 
 
@@ -116,11 +129,14 @@ def setnx(ctx, argv):
     if ks.peek(db, key) is not None:
         return 0
     ks.set(db, key, argv[2])
+    ks.notify(STRING, "set", db, key)
     return 1
 
 
 def _set_expiring(ctx, argv, flag, name):
-    ctx.ks.set(ctx.db, argv[1], argv[3], _expire_at(argv[2], flag, name))
+    ks, db, key = ctx.ks, ctx.db, argv[1]
+    ks.set(db, key, argv[3], _expire_at(argv[2], flag, name))
+    _notify_set(ks, db, key, True)
     return OK
 
 
@@ -142,6 +158,7 @@ def getset(ctx, argv):
     ks, db, key = ctx.ks, ctx.db, argv[1]
     old = ks.get_typed(db, key, bytes)
     ks.set(db, key, argv[2])
+    ks.notify(STRING, "set", db, key)
     return old
 
 
@@ -152,6 +169,7 @@ def getdel(ctx, argv):
     old = ks.get_typed(db, key, bytes)
     if old is not None:
         ks.delete(db, key)
+        ks.notify(GENERIC, "del", db, key)
     return old
 
 
@@ -167,10 +185,13 @@ def getex(ctx, argv):
         when = _expire_at(expire, flags, "getex")
         if flags & (EXAT | PXAT) and when <= now_ms():
             ks.delete(db, key)
+            ks.notify(GENERIC, "del", db, key)
         else:
             ks.set(db, key, value, when)
+            ks.notify(GENERIC, "expire", db, key)
     elif flags & PERSIST and key in db.expires:
         ks.set(db, key, value)
+        ks.notify(GENERIC, "persist", db, key)
     return value
 
 
@@ -196,10 +217,16 @@ def _check_pairs(argv, name):
          tips="request_policy:multi_shard response_policy:all_succeeded")
 def mset(ctx, argv):
     _check_pairs(argv, "mset")
-    ks, db = ctx.ks, ctx.db
+    _set_all(ctx.ks, ctx.db, argv)
+    return OK
+
+
+def _set_all(ks, db, argv):
+    """MSET/MSETNX's writes: each key of argv[1::2] to the value after it."""
     for i in range(1, len(argv), 2):
         ks.set(db, argv[i], argv[i + 1])
-    return OK
+        if ks.notify_flags:
+            ks.notify(STRING, "set", db, argv[i])
 
 
 @command("msetnx", -3, "write denyoom", (1, -1, 2), group="string", since="1.0.1",
@@ -211,8 +238,7 @@ def msetnx(ctx, argv):
     for i in range(1, len(argv), 2):
         if ks.peek(db, argv[i]) is not None:
             return 0
-    for i in range(1, len(argv), 2):
-        ks.set(db, argv[i], argv[i + 1])
+    _set_all(ks, db, argv)
     return 1
 
 
@@ -235,6 +261,8 @@ def _incr_by(ctx, key, delta):
         if not INT64_MIN <= value <= INT64_MAX:
             raise CommandError(errors.OVERFLOW)
     ks.set(db, key, b"%d" % value, None, True)
+    if ks.notify_flags:
+        ks.notify(STRING, "incrby", db, key)
     return value
 
 
@@ -276,6 +304,7 @@ def incrbyfloat(ctx, argv):
         raise CommandError(errors.NOT_FLOAT)
     text = float_sum(current, delta)
     ks.set(db, key, text, None, True)
+    ks.notify(STRING, "incrbyfloat", db, key)
     return text
 
 
@@ -299,11 +328,13 @@ def append(ctx, argv):
     ks, db, key, tail = ctx.ks, ctx.db, argv[1], argv[2]
     old = _check_string(ks.peek(db, key))
     if old is None:
-        ks.set(db, key, tail)
-        return len(tail)
-    _check_size(len(old) + len(tail))
-    value = old + tail
-    ks.set(db, key, value, None, True)
+        value = tail
+        ks.set(db, key, value)
+    else:
+        _check_size(len(old) + len(tail))
+        value = old + tail
+        ks.set(db, key, value, None, True)
+    ks.notify(STRING, "append", db, key)
     return len(value)
 
 
@@ -327,13 +358,15 @@ def setrange(ctx, argv):
     end = offset + len(patch)
     _check_size(end)
     if old is None:
-        ks.set(db, key, bytes(offset) + patch)
-        return end
-    if offset > len(old):
-        value = old + bytes(offset - len(old)) + patch
+        value = bytes(offset) + patch
+        ks.set(db, key, value)
     else:
-        value = old[:offset] + patch + old[end:]
-    ks.set(db, key, value, None, True)
+        if offset > len(old):
+            value = old + bytes(offset - len(old)) + patch
+        else:
+            value = old[:offset] + patch + old[end:]
+        ks.set(db, key, value, None, True)
+    ks.notify(STRING, "setrange", db, key)
     return len(value)
 
 

@@ -176,9 +176,11 @@ class ClientConnection(asyncio.Protocol):
     def fast_path_ok(self):
         """Whether the native fast path may run this client's commands: it
         skips the command table, so only for a plain authenticated client,
-        and only while the slowlog does not time O(1) commands."""
+        only while the slowlog does not time O(1) commands, and only while no
+        client waits on this shard's keys (a push must serve it)."""
         return (self.authenticated and self.multi is None and self.worker.untimed_fast
-                and not self.worker.ks.watched and not (self.channels or self.patterns))
+                and not self.worker.ks.watched and not self.worker.waiters.by_key
+                and not (self.channels or self.patterns))
 
     def subscriptions(self):
         return len(self.channels) + len(self.patterns)

@@ -291,7 +291,7 @@ def _peer_batch(worker, payload, txn):
     encode = ENCODERS[proto].encode
     out = []
     i, n = 0, len(argvs)
-    fast = worker.untimed_fast and not worker.ks.watched
+    fast = worker.untimed_fast and not worker.ks.watched and not worker.waiters.by_key
     while i < n:
         if fast:
             i, executed, _ = run_batch(argvs, i, out, ctx.db, worker.ks, proto, None, worker.index)

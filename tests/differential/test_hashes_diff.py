@@ -5,67 +5,14 @@ Small hashes (listpack) reply in the same order as Redis, so most scripts
 compare raw bytes as they are; hashtable-encoded replies and random picks
 are normalised first."""
 import random
-import re
 import time
 
 import pytest
 
-from tests.support.differential import EngineTarget, compare
-from tests.support.resp import ReplyScanner
-
-
-@pytest.fixture(params=[2, 3], ids=["resp2", "resp3"])
-def targets(request, redis_raw):
-    if request.param == 3:
-        redis_raw.call("HELLO", "3")
-    return [redis_raw, EngineTarget(proto=request.param)]
-
-
-# -- normalizers ---------------------------------------------------------------
-
-def _elements(raw):
-    """(header, element replies) of an aggregate reply; a map's keys and
-    values are separate elements."""
-    head_end = raw.index(b"\r\n") + 2
-    items, pos = [], head_end
-    while pos < len(raw):
-        end = ReplyScanner.end(raw, pos)
-        items.append(raw[pos:end])
-        pos = end
-    return raw[:head_end], items
-
-
-def sorted_items(raw):
-    """An array (HKEYS, HVALS) with its elements in a canonical order."""
-    if raw[:1] != b"*":
-        return raw
-    header, items = _elements(raw)
-    return header + b"".join(sorted(items))
-
-
-def sorted_pairs(raw):
-    """A flat field/value array or a map (HGETALL) with its pairs sorted."""
-    if raw[:1] not in b"*%":
-        return raw
-    header, items = _elements(raw)
-    pairs = sorted(zip(items[::2], items[1::2]))
-    return header + b"".join(f + v for f, v in pairs)
-
-
-def sorted_scan(raw):
-    """An HSCAN reply with its field/value pairs sorted (the cursor is kept)."""
-    if raw[:1] != b"*":
-        return raw
-    _, (cursor, found) = _elements(raw)
-    return raw[:4] + cursor + sorted_pairs(found)
-
-
-_BULK = re.compile(rb"\$\d+\r\n[^\r]*\r\n")
-
-
-def shape(raw):
-    """The reply's structure with every bulk string blanked (random picks)."""
-    return _BULK.sub(b"$\r\n", raw)
+from tests.support.differential import compare
+from tests.support.normalize import (
+    blank_bulks, sorted_array, sorted_pairs, sorted_scan, split,
+)
 
 
 LONG = "f" * 65     # one byte over hash-max-listpack-value
@@ -209,7 +156,7 @@ def test_entry_count_threshold(targets):
         ("HMSET", "m", *_fill(ENTRIES + 2)[2:]), ("OBJECT", "ENCODING", "m"), ("HLEN", "m"),
     ])
     compare(targets, [("HGETALL", "h"), ("HGETALL", "m")], normalize=sorted_pairs)
-    compare(targets, [("HKEYS", "h"), ("HVALS", "m")], normalize=sorted_items)
+    compare(targets, [("HKEYS", "h"), ("HVALS", "m")], normalize=sorted_array)
 
 
 @pytest.mark.parametrize("write", [
@@ -249,14 +196,9 @@ def test_type_copy_and_scan_type(targets):
         ("HSET", "h", "a", "1", "b", "2"), ("HSET", "big", LONG, "1"), ("SET", "s", "x"),
         ("COPY", "h", "h2"), ("HSET", "h2", "c", "3"), ("HGETALL", "h"), ("HGETALL", "h2"),
         ("COPY", "big", "big2"), ("OBJECT", "ENCODING", "big2"), ("HGETALL", "big2"),
-        ("TYPE", "h2"), (("SCAN", "0", "TYPE", "hash", "COUNT", "100"), sorted_scan_keys),
+        ("TYPE", "h2"), (("SCAN", "0", "TYPE", "hash", "COUNT", "100"), sorted_scan),
         ("RENAME", "h", "r"), ("HGETALL", "r"), ("DEL", "r"), ("HGETALL", "r"),
     ])
-
-
-def sorted_scan_keys(raw):
-    _, (cursor, found) = _elements(raw)
-    return raw[:4] + cursor + sorted_items(found)
 
 
 # -- HRANDFIELD -----------------------------------------------------------------
@@ -292,7 +234,7 @@ def test_hrandfield_shapes(targets, size):
     script = [("HRANDFIELD", "h")]
     for count in (1, 2, 4, -1, -4, -10, size - 1, size, size + 3, -size * 2):
         script += [("HRANDFIELD", "h", str(count)), ("HRANDFIELD", "h", str(count), "WITHVALUES")]
-    compare(targets, script, normalize=shape)
+    compare(targets, script, normalize=blank_bulks)
 
 
 def test_hrandfield_picks_members(targets):
@@ -301,7 +243,7 @@ def test_hrandfield_picks_members(targets):
     fields = {b"f%d" % i for i in range(10)}
     for count in (3, -30, 10):
         raw = engine.call("HRANDFIELD", "h", str(count))
-        picked = [item.split(b"\r\n")[1] for item in _elements(raw)[1]]
+        picked = [item.split(b"\r\n")[1] for item in split(raw)[1]]
         assert len(picked) == abs(count) and set(picked) <= fields
         if count > 0:
             assert len(set(picked)) == count
@@ -331,9 +273,9 @@ def _full_hscan(target, key, *options):
     """Every (field, value) an HSCAN iteration returns, duplicates kept."""
     cursor, found = b"0", []
     while True:
-        _, (cursor_raw, items_raw) = _elements(target.call("HSCAN", key, cursor, *options))
+        _, (cursor_raw, items_raw) = split(target.call("HSCAN", key, cursor, *options))
         cursor = cursor_raw.split(b"\r\n")[1]
-        items = [item.split(b"\r\n")[1] for item in _elements(items_raw)[1]]
+        items = [item.split(b"\r\n")[1] for item in split(items_raw)[1]]
         found += list(zip(items[::2], items[1::2]))
         if cursor == b"0":
             return found

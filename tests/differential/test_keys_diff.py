@@ -5,45 +5,11 @@ import time
 import pytest
 
 from fastcache.engine.registry import lookup
-from tests.support.differential import EngineTarget, compare
-from tests.support.resp import ReplyScanner
-
-
-@pytest.fixture(params=[2, 3], ids=["resp2", "resp3"])
-def targets(request, redis_raw):
-    if request.param == 3:
-        redis_raw.call("HELLO", "3")
-    return [redis_raw, EngineTarget(proto=request.param)]
+from tests.support.differential import compare
+from tests.support.normalize import sorted_array, sorted_scan, split
 
 
 # -- normalizers for replies whose order or exact value may legitimately differ --
-
-def _split(raw):
-    """(header, [element replies]) of an aggregate reply."""
-    end = raw.index(b"\r\n") + 2
-    count = int(raw[1:end - 2])
-    items, pos = [], end
-    for _ in range(count):
-        nxt = ReplyScanner.end(raw, pos)
-        items.append(raw[pos:nxt])
-        pos = nxt
-    return raw[:end], items
-
-
-def sorted_array(raw):
-    if raw[:1] not in b"*~":
-        return raw
-    header, items = _split(raw)
-    return header + b"".join(sorted(items))
-
-
-def sorted_scan(raw):
-    """A SCAN reply with its key list sorted (the cursor is kept)."""
-    if raw[:1] != b"*":
-        return raw
-    header, (cursor, keys) = _split(raw)
-    return header + cursor + sorted_array(keys)
-
 
 def rounded(unit):
     """Integer replies rounded to unit (TTLs that tick between the two calls)."""
@@ -195,9 +161,9 @@ def _full_scan(target, *options):
     cursor, found = b"0", []
     while True:
         raw = target.call("SCAN", cursor, *options)
-        _, (cursor_raw, keys_raw) = _split(raw)
+        _, (cursor_raw, keys_raw) = split(raw)
         cursor = cursor_raw.split(b"\r\n")[1]
-        found += [item.split(b"\r\n")[1] for item in _split(keys_raw)[1]]
+        found += [item.split(b"\r\n")[1] for item in split(keys_raw)[1]]
         if cursor == b"0":
             return found
 

@@ -3,8 +3,8 @@ RESP3, error texts and argument-checking order included."""
 import random
 
 import fastcache.server.command_docs  # noqa: F401  (registers COMMAND for test_getkeys)
-from tests.differential.test_keys_diff import sorted_scan, targets  # noqa: F401  (fixture)
 from tests.support.differential import EngineTarget, compare
+from tests.support.normalize import sorted_scan
 
 INT64_MIN, INT64_MAX = "-9223372036854775808", "9223372036854775807"
 

@@ -17,13 +17,6 @@ WRONG_ARITY_CASES = [
 ]
 
 
-@pytest.fixture(params=[2, 3], ids=["resp2", "resp3"])
-def targets(request, redis_raw):
-    if request.param == 3:
-        redis_raw.call("HELLO", "3")
-    return [redis_raw, EngineTarget(proto=request.param)]
-
-
 def hold_hash(targets, key="h"):
     """Make key a hash on every target (the engine may not have HSET yet)."""
     for target in targets:

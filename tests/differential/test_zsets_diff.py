@@ -4,48 +4,15 @@ normalised before comparing."""
 import pytest
 
 from fastcache.engine.registry import lookup
-from tests.differential.test_keys_diff import _split
 from tests.support.differential import EngineTarget, compare
-
-
-@pytest.fixture(params=[2, 3], ids=["resp2", "resp3"])
-def targets(request, redis_raw):
-    if request.param == 3:
-        redis_raw.call("HELLO", "3")
-    return [redis_raw, EngineTarget(proto=request.param)]
-
-
-def sorted_pairs(raw):
-    """A flat [member, score, ...] array (or RESP3 pairs) in sorted order."""
-    if raw[:1] != b"*":
-        return raw
-    header, items = _split(raw)
-    if items and items[0][:1] == b"*":
-        return header + b"".join(sorted(items))
-    pairs = sorted(zip(items[::2], items[1::2]))
-    return header + b"".join(a + b for a, b in pairs)
-
-
-def sorted_scan(raw):
-    """A ZSCAN reply with its pairs sorted (cursor kept)."""
-    if raw[:1] != b"*":
-        return raw
-    header, (cursor, found) = _split(raw)
-    return header + cursor + sorted_pairs(found)
-
-
-def sorted_scan_keys(raw):
-    """A SCAN reply with its keys sorted."""
-    header, (cursor, found) = _split(raw)
-    inner, keys = _split(found)
-    return header + cursor + inner + b"".join(sorted(keys))
+from tests.support.normalize import sorted_pairs, sorted_scan, sorted_scan_pairs, split
 
 
 def shape(raw):
     """Only the reply's type and length (for random replies)."""
     if raw[:1] not in b"*~":
         return raw[:1]
-    header, items = _split(raw)
+    header, items = split(raw)
     return header + b"".join(shape(i) for i in items)
 
 
@@ -106,7 +73,7 @@ def test_negative_zero_survives_only_in_skiplists(targets):
         make("big", 130), ("OBJECT", "ENCODING", "big"),
         ("ZADD", "big", "-0", "neg"), ("ZSCORE", "big", "neg"), ("ZINCRBY", "big", "-0", "nz"),
         ("ZSCORE", "big", "nz"), ("ZRANGE", "big", "0", "2", "WITHSCORES"),
-        (("ZSCAN", "big", "0", "MATCH", "n*", "COUNT", "1000"), sorted_scan),
+        (("ZSCAN", "big", "0", "MATCH", "n*", "COUNT", "1000"), sorted_scan_pairs),
         ("ZADD", "lp", "0", "a", "1", "b"), ("ZUNION", "1", "lp", "WEIGHTS", "-1", "WITHSCORES"),
         ("ZUNIONSTORE", "dst", "1", "lp", "WEIGHTS", "-1"), ("ZSCORE", "dst", "a"),
         ("ZRANGESTORE", "dst2", "big", "0", "2"), ("ZSCORE", "dst2", "neg"),
@@ -380,7 +347,7 @@ def test_encodings_and_type(targets):
         ("COPY", "small", "copy"), ("OBJECT", "ENCODING", "copy"), ("ZCARD", "copy"),
         ("ZRANGESTORE", "rs", "small", "0", "5"), ("OBJECT", "ENCODING", "rs"),
         ("ZRANGESTORE", "rs", "longm", "0", "5"), ("OBJECT", "ENCODING", "rs"),
-        (("SCAN", "0", "TYPE", "zset", "COUNT", "100"), sorted_scan_keys),
+        (("SCAN", "0", "TYPE", "zset", "COUNT", "100"), sorted_scan),
     ])
 
 
@@ -425,8 +392,8 @@ def test_zscan(targets):
         ("ZSCAN", "z", "18446744073709551616"), ("ZSCAN", "nokey", "0", "COUNT", "0"),
         ("ZSCAN", "nokey", "x"), ("SET", "s", "v"), ("ZSCAN", "s", "0"), ("ZSCAN", "s", "x"),
         make("big", 200, score=lambda i: i / 4),
-        (("ZSCAN", "big", "0", "COUNT", "1000"), sorted_scan),
-        (("ZSCAN", "big", "0", "MATCH", "m1?", "COUNT", "1000"), sorted_scan),
+        (("ZSCAN", "big", "0", "COUNT", "1000"), sorted_scan_pairs),
+        (("ZSCAN", "big", "0", "MATCH", "m1?", "COUNT", "1000"), sorted_scan_pairs),
     ])
 
 

@@ -230,6 +230,8 @@ class ListMachine(RuleBasedStateMachine):
         n = len(current)
         lo = max(start + n if start < 0 else start, 0)
         hi = end + n if end < 0 else end
+        if hi < 0:
+            return []  # a slice with a negative end would count from the tail again
         return current[lo:hi + 1]
 
     @rule(key=st.sampled_from(KEYS), start=SMALL, end=SMALL)
