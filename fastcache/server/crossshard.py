@@ -15,7 +15,6 @@ import pickle
 from fastcache.engine.context import Context
 from fastcache.engine.dispatch import run as run_command
 from fastcache.engine.keyspace import Keyspace
-from fastcache.protocol.replies import Error
 
 _txn_ids = itertools.count(1)
 
@@ -31,18 +30,27 @@ def fetch_keys(ks, keys):
     return pickle.dumps(entries, 5)
 
 
-def store_keys(worker, entries):
-    """Apply final states [(db, key, value or None, expire_at)]."""
+def store_keys(worker, entries, events=()):
+    """Apply final states [(db, key, value or None, expire_at)], then publish
+    the keyspace events the command raised for these keys [(event, db, key)].
+    The writes themselves are silent: the events already say what happened."""
     ks = worker.ks
-    for dbnum, key, value, expire_at in entries:
-        db = ks.dbs[dbnum]
-        if value is None:
-            ks.delete(db, key)
-        else:
-            ks.set(db, key, value, expire_at)
-        if ks.watched:
-            ks.touch(dbnum, key)
-        worker.keys_changed(dbnum, [key])
+    flags, ks.notify_flags = ks.notify_flags, 0
+    try:
+        for dbnum, key, value, expire_at in entries:
+            db = ks.dbs[dbnum]
+            if value is None:
+                ks.delete(db, key)
+            else:
+                ks.set(db, key, value, expire_at)
+            if ks.watched:
+                ks.touch(dbnum, key)
+            worker.keys_changed(dbnum, [key])
+    finally:
+        ks.notify_flags = flags
+    if events and ks.publish_event is not None:  # already filtered by class on the copies
+        for event, dbnum, key in events:
+            ks.publish_event(event, dbnum, key)
 
 
 def start(conn, cmd, argv, groups):
@@ -128,6 +136,9 @@ async def run_on_copies(conn, cmd, argv, by_shard, txn):
         for dbnum, key, value, expire_at in pickle.loads(blob):
             before[(dbnum, key)] = (value, expire_at)
     scratch = Keyspace(len(worker.ks.dbs))
+    events = []  # raised on the copies; each owner publishes its keys' share
+    scratch.notify_flags = worker.ks.notify_flags
+    scratch.publish_event = lambda event, dbid, key: events.append((event, dbid, key))
     for (dbnum, key), (value, expire_at) in pickle.loads(pickle.dumps(before, 5)).items():
         scratch.dbs[dbnum].data[key] = value
         if expire_at is not None:
@@ -143,12 +154,13 @@ async def run_on_copies(conn, cmd, argv, by_shard, txn):
                 state = (after, db.expires.get(key)) if after is not None else None
                 if state != before.get((db.id, key)):
                     changes.append((db.id, key, after, state[1] if state else None))
-        if not changes:
+        own_events = [e for e in events if e[2] in by_shard[shard]]
+        if not changes and not own_events:
             continue
         if shard == worker.index:
-            store_keys(worker, changes)
+            store_keys(worker, changes, own_events)
         else:
-            await worker.peers[shard].call("store", changes, txn)
+            await worker.peers[shard].call("store", (changes, own_events), txn)
     return reply
 
 

@@ -333,9 +333,10 @@ def _ignore(result):
     pass
 
 
-def _peer_store(worker, entries, txn):
+def _peer_store(worker, payload, txn):
     from fastcache.server.crossshard import store_keys
-    store_keys(worker, entries)
+    changes, events = payload
+    store_keys(worker, changes, events)
     return True
 
 

@@ -275,8 +275,6 @@ def _same_per_key(expected, got, keys):
         assert mine == theirs, "key %s:\n%s" % (key, _diff(theirs, mine))
 
 
-@pytest.mark.xfail(strict=True, reason="a command whose keys span shards runs on a scratch "
-                   "keyspace (server/crossshard.py) whose events are not published yet")
 def test_one_command_on_keys_of_both_shards(sides):
     a, b = one_per_shard(SHARDS, prefix="across")
     script = [
