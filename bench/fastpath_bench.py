@@ -1,14 +1,21 @@
 """Command fast path throughput: commands/second of run_batch against the normal path.
 
     python bench/fastpath_bench.py [--batches 20000] [--batch 16] [--keys 100000] [--rounds 5]
+                                   [--scenarios GET,SET,...]
 
-In-process, no sockets: pipelined batches of --batch GETs (or SETs) of --value-size byte
-values on random keys out of --keys (all present for GET), as the request parser returns them.
-Contenders: the native run_batch, its pure-Python twin py_run_batch, and the normal path
+In-process, no sockets: pipelined batches of --batch commands as the request parser returns
+them. Contenders: the native run_batch, its pure-Python twin py_run_batch, and the normal path
 (dispatch.execute + the encoder, per command). Prints the best of --rounds for each.
 
-"GET, 2 shards" is shard 0 of a 2-shard server: about half the keys are shard 1's, and each
-contender queues those for forwarding (run_batch's fwd; the normal path routes in Python).
+Scenarios (every contender starts from the same freshly loaded keyspace):
+
+- GET / SET: random keys out of --keys (all present for GET), --value-size byte values.
+- "GET 2 shards": shard 0 of a 2-shard server: about half the keys are shard 1's, and each
+  contender queues those for forwarding (run_batch's fwd; the normal path routes in Python).
+- LPUSH / RPUSH / LPOP: one element on one of CONTAINERS lists (LPOP's are long enough never
+  to empty); SADD: a random member out of --keys into one of CONTAINERS sets; HSET: a random
+  field out of --keys into one of CONTAINERS hashes (--value-size values); LRANGE 100:
+  LRANGE l 0 99 of lists of 150 elements (a tenth of --batches: each reply is ~1 kB).
 """
 import argparse
 import os
@@ -25,6 +32,7 @@ from fastcache.engine.context import Context  # noqa: E402
 from fastcache.engine.dispatch import execute  # noqa: E402
 from fastcache.engine.fastpath import native_run_batch, py_run_batch  # noqa: E402
 from fastcache.engine.keyspace import Keyspace  # noqa: E402
+from fastcache.engine.lists import List  # noqa: E402
 from fastcache.engine.slots import key_slot, slot_table  # noqa: E402
 from fastcache.protocol.encoder import ENCODERS  # noqa: E402
 
@@ -32,16 +40,72 @@ SHARDS = 2
 OWNERS = slot_table(SHARDS)
 
 
-def make_batches(name, count, size, keys, value_size, rng):
-    value = b"v" * value_size
-    batches = []
-    for _ in range(count):
-        names = [b"key:%06d" % rng.randrange(keys) for _ in range(size)]
-        if name == "SET":
-            batches.append([[b"SET", k, value] for k in names])
-        else:
-            batches.append([[b"GET", k] for k in names])
-    return batches
+CONTAINERS = 1000          # lists, sets or hashes a container scenario spreads over
+LRANGE_LENGTH = 150
+
+
+def _container(rng, prefix):
+    return b"%s:%04d" % (prefix, rng.randrange(CONTAINERS))
+
+
+# scenario -> (function(rng, keys, value) -> one command, sharded, loader, batches divisor)
+def _get(rng, keys, value):
+    return [b"GET", b"key:%06d" % rng.randrange(keys)]
+
+
+def _set(rng, keys, value):
+    return [b"SET", b"key:%06d" % rng.randrange(keys), value]
+
+
+def _push(name):
+    return lambda rng, keys, value: [name, _container(rng, b"list"), value]
+
+
+def _lpop(rng, keys, value):
+    return [b"LPOP", _container(rng, b"list")]
+
+
+def _sadd(rng, keys, value):
+    return [b"SADD", _container(rng, b"set"), b"member:%06d" % rng.randrange(keys)]
+
+
+def _hset(rng, keys, value):
+    return [b"HSET", _container(rng, b"hash"), b"field:%06d" % rng.randrange(keys), value]
+
+
+def _lrange(rng, keys, value):
+    return [b"LRANGE", _container(rng, b"list"), b"0", b"99"]
+
+
+def load_strings(ctx, keys, value, elements):
+    for i in range(keys):
+        ctx.db.data[b"key:%06d" % i] = value
+
+
+def load_lists(ctx, keys, value, elements):
+    for i in range(CONTAINERS):
+        ctx.db.data[b"list:%04d" % i] = List([value] * elements)
+
+
+def no_load(ctx, keys, value, elements):
+    pass
+
+
+SCENARIOS = {
+    "GET": (_get, False, load_strings, 1),
+    "SET": (_set, False, load_strings, 1),
+    "GET 2 shards": (_get, True, load_strings, 1),
+    "LPUSH": (_push(b"LPUSH"), False, no_load, 1),
+    "RPUSH": (_push(b"RPUSH"), False, no_load, 1),
+    "LPOP": (_lpop, False, load_lists, 1),
+    "SADD": (_sadd, False, no_load, 1),
+    "HSET": (_hset, False, no_load, 1),
+    "LRANGE 100": (_lrange, False, load_lists, 10),
+}
+
+
+def make_batches(make, count, size, keys, value, rng):
+    return [[make(rng, keys, value) for _ in range(size)] for _ in range(count)]
 
 
 def fast(run_batch, sharded):
@@ -94,11 +158,9 @@ def best_rate(fn, ctx, batches, rounds, expected):
     return best
 
 
-def loaded_context(keys, value_size):
+def loaded_context(load, keys, value, elements):
     ctx = Context(Keyspace())
-    value = b"v" * value_size
-    for i in range(keys):
-        ctx.db.data[b"key:%06d" % i] = value
+    load(ctx, keys, value, elements)
     return ctx
 
 
@@ -109,25 +171,36 @@ def main():
     ap.add_argument("--keys", type=int, default=100000)
     ap.add_argument("--value-size", type=int, default=64)
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--scenarios", default=",".join(SCENARIOS),
+                    help="comma-separated, out of: %s" % ", ".join(SCENARIOS))
     args = ap.parse_args()
+    scenarios = [name.strip() for name in args.scenarios.split(",")]
+    unknown = [name for name in scenarios if name not in SCENARIOS]
+    if unknown:
+        ap.error("unknown scenario(s): %s" % ", ".join(unknown))
 
     contenders = [("normal path (execute + encode)", normal), ("py_run_batch", py_run_batch)]
     if native_run_batch is not None:
         contenders.append(("run_batch (native)", native_run_batch))
     rng = random.Random(1)
-    expected = args.batches * args.batch
+    value = b"v" * args.value_size
 
     print("# %s" % " ".join([os.path.basename(sys.argv[0])] + sys.argv[1:]))
     print("%d batches of %d commands, %d-byte values, %d keys, best of %d\n"
           % (args.batches, args.batch, args.value_size, args.keys, args.rounds))
     rows = []
-    for scenario, sharded in (("GET", False), ("SET", False), ("GET, 2 shards", True)):
-        batches = make_batches(scenario, args.batches, args.batch, args.keys, args.value_size,
-                               rng)
+    for scenario in scenarios:
+        make, sharded, load, divisor = SCENARIOS[scenario]
+        count = max(1, args.batches // divisor)
+        batches = make_batches(make, count, args.batch, args.keys, value, rng)
+        expected = count * args.batch
+        # LPOP's lists outlast every pop of every round
+        elements = (expected * args.rounds * 2 // CONTAINERS + 100 if scenario == "LPOP"
+                    else LRANGE_LENGTH)
         base = None
         for name, impl in contenders:
             run = normal(sharded) if impl is normal else fast(impl, sharded)
-            ctx = loaded_context(args.keys, args.value_size)
+            ctx = loaded_context(load, args.keys, value, elements)
             rate = best_rate(run, ctx, batches, args.rounds, expected)
             base = base or rate
             rows.append(("%s: %s" % (scenario, name), fmt_int(rate), fmt_ratio(rate, base)))

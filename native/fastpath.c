@@ -1,22 +1,24 @@
 /* fastcache._native.run_batch: the C twin of fastcache.engine.fastpath.py_run_batch.
  *
- * Runs the happy path of the hottest commands straight on a Db's dicts and encodes their
- * replies, and queues those whose keys all belong to one other shard for forwarding. It stops at
- * the first command it does not fully handle (errors, options, other types, keys spread over
- * shards), before touching anything for it, so the Python handlers produce that one. The contract
- * and the semantics are documented in the Python module; both twins must leave identical replies,
- * forward queues, dicts and counters.
+ * Runs the happy path of the hottest commands straight on a Db's dicts and containers (strings,
+ * and the commonest list, set and hash commands) and encodes their replies, and queues those whose
+ * keys all belong to one other shard for forwarding. It stops at the first command it does not
+ * fully handle (errors, options, other types, keys spread over shards, container states it does
+ * not mirror), before touching anything for it, so the Python handlers produce that one. The
+ * contract and the semantics are documented in the Python module; both twins must leave identical
+ * replies, forward queues, dicts, containers (internal state included) and counters.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
 #include <string.h>
 #include <time.h>
 
 #include "native.h"
 
 #define SLOTS 16384
-/* MGET keeps its values here before sizing the reply; longer ones allocate. */
-#define MGET_STACK 64
+/* MGET and LRANGE keep their values here before sizing the reply; longer ones allocate. */
+#define VALUES_STACK 64
 
 enum { STOP = 0, HANDLED = 1, FAILED = -1 };
 /* owners of a command's keys besides a shard number: */
@@ -39,6 +41,7 @@ typedef struct {
 static PyObject *str_data, *str_expires, *str_atime, *str_clock;
 static PyObject *str_hits, *str_misses, *str_dirty, *str_expired_keys;
 static PyObject *reply_ok, *reply_pong, *reply_null2, *reply_null3, *reply_zero, *reply_one;
+static PyObject *reply_empty_array, *kw_hashtable;
 static unsigned short crc16_table[256];
 
 /* ---- keys, slots, time ---- */
@@ -141,14 +144,121 @@ static inline int touch(Batch *b, PyObject *key)
     return PyDict_SetItem(b->atime, key, b->clock);
 }
 
-/* Keyspace.set(db, key, value, keepttl=keepttl) */
-static int store(Batch *b, PyObject *key, PyObject *value, int keepttl)
+/* Keyspace.set(db, key, value, keepttl=keepttl) but the change count */
+static int put(Batch *b, PyObject *key, PyObject *value, int keepttl)
 {
     if (PyDict_SetItem(b->data, key, value) < 0 || (!keepttl && discard(b->expires, key) < 0) ||
         touch(b, key) < 0)
         return FAILED;
+    return 0;
+}
+
+/* Keyspace.set(db, key, value, keepttl=keepttl) */
+static int store(Batch *b, PyObject *key, PyObject *value, int keepttl)
+{
+    if (put(b, key, value, keepttl) < 0)
+        return FAILED;
     b->dirty++;
     return 0;
+}
+
+/* ---- the container families, bound on first use from their Python modules ---- */
+
+typedef struct {
+    PyObject *list, *set, *hash;        /* lists.List, sets.Set, hashes.Hash */
+    /* List's own methods, called unbound: whatever List makes of them, the C does too */
+    PyObject *append, *appendleft, *extend, *extendleft, *pop, *popleft, *reversed;
+    /* offsets of the __slots__ the commands read or keep up to date */
+    Py_ssize_t set_hashtable, set_pool, hash_hashtable;
+    long long max_intset, max_listpack_entries, max_listpack_value;
+    int bound;
+} Families;
+
+static Families fam;
+
+#define SLOT(obj, offset) (*(PyObject **)((char *)(obj) + (offset)))
+
+static PyObject *family_type(PyObject *module, const char *name, PyTypeObject *base)
+{
+    PyObject *type = PyObject_GetAttrString(module, name);
+    if (type && (!PyType_Check(type) || !PyType_IsSubtype((PyTypeObject *)type, base))) {
+        PyErr_Format(PyExc_TypeError, "%s must be a subclass of %s", name, base->tp_name);
+        Py_CLEAR(type);
+    }
+    return type;
+}
+
+/* The offset of an object __slots__ entry of type. */
+static Py_ssize_t slot_offset(PyObject *type, const char *name)
+{
+    PyObject *descr = PyObject_GetAttrString(type, name);
+    Py_ssize_t offset = -1;
+    if (!descr)
+        return -1;
+    if (Py_IS_TYPE(descr, &PyMemberDescr_Type) &&
+        ((PyMemberDescrObject *)descr)->d_member->type == T_OBJECT_EX)
+        offset = ((PyMemberDescrObject *)descr)->d_member->offset;
+    else
+        PyErr_Format(PyExc_TypeError, "%R.%s must be a __slots__ entry", type, name);
+    Py_DECREF(descr);
+    return offset;
+}
+
+static int module_int(PyObject *module, const char *name, long long *value)
+{
+    PyObject *v = PyObject_GetAttrString(module, name);
+    if (!v)
+        return -1;
+    *value = PyLong_AsLongLong(v);
+    Py_DECREF(v);
+    return *value == -1 && PyErr_Occurred() ? -1 : 0;
+}
+
+static int bind_families(void)
+{
+    PyObject *lists = PyImport_ImportModule("fastcache.engine.lists");
+    PyObject *sets = lists ? PyImport_ImportModule("fastcache.engine.sets") : NULL;
+    PyObject *hashes = sets ? PyImport_ImportModule("fastcache.engine.hashes") : NULL;
+    PyObject *deque = NULL, *collections = hashes ? PyImport_ImportModule("collections") : NULL;
+    Families f = {0};
+    int rc = -1;
+
+    if (!collections || !(deque = PyObject_GetAttrString(collections, "deque")) ||
+        !PyType_Check(deque))
+        goto done;
+    if (!(f.list = family_type(lists, "List", (PyTypeObject *)deque)) ||
+        !(f.set = family_type(sets, "Set", &PySet_Type)) ||
+        !(f.hash = family_type(hashes, "Hash", &PyDict_Type)) ||
+        !(f.append = PyObject_GetAttrString(f.list, "append")) ||
+        !(f.appendleft = PyObject_GetAttrString(f.list, "appendleft")) ||
+        !(f.extend = PyObject_GetAttrString(f.list, "extend")) ||
+        !(f.extendleft = PyObject_GetAttrString(f.list, "extendleft")) ||
+        !(f.pop = PyObject_GetAttrString(f.list, "pop")) ||
+        !(f.popleft = PyObject_GetAttrString(f.list, "popleft")) ||
+        !(f.reversed = PyObject_GetAttrString(f.list, "__reversed__")) ||
+        (f.set_hashtable = slot_offset(f.set, "hashtable")) < 0 ||
+        (f.set_pool = slot_offset(f.set, "_pool")) < 0 ||
+        (f.hash_hashtable = slot_offset(f.hash, "hashtable")) < 0 ||
+        module_int(sets, "MAX_INTSET_ENTRIES", &f.max_intset) < 0 ||
+        module_int(hashes, "MAX_LISTPACK_ENTRIES", &f.max_listpack_entries) < 0 ||
+        module_int(hashes, "MAX_LISTPACK_VALUE", &f.max_listpack_value) < 0)
+        goto done;
+    f.bound = 1;
+    fam = f;
+    rc = 0;
+done:
+    if (rc < 0) {
+        PyObject *refs[] = {f.list, f.set, f.hash, f.append, f.appendleft, f.extend,
+                            f.extendleft, f.pop, f.popleft, f.reversed};
+        for (size_t i = 0; i < sizeof(refs) / sizeof(refs[0]); i++)
+            Py_XDECREF(refs[i]);
+    }
+    Py_XDECREF(lists);
+    Py_XDECREF(sets);
+    Py_XDECREF(hashes);
+    Py_XDECREF(collections);
+    Py_XDECREF(deque);
+    return rc;
 }
 
 /* ---- replies, byte-identical to fastcache.protocol.encoder ---- */
@@ -225,6 +335,62 @@ static int emit_int(Batch *b, long long v)
     buf[len++] = '\r';
     buf[len++] = '\n';
     return emit(b, PyBytes_FromStringAndSize(buf, len));
+}
+
+/* Values for an array reply (new references, NULL for a null), on the stack while few. */
+typedef struct {
+    PyObject *stack[VALUES_STACK], **items;
+    Py_ssize_t n;
+} Values;
+
+static int values_init(Values *v, Py_ssize_t capacity)
+{
+    v->n = 0;
+    v->items = v->stack;
+    if (capacity > VALUES_STACK &&
+        !(v->items = PyMem_Malloc((size_t)capacity * sizeof(PyObject *)))) {
+        PyErr_NoMemory();
+        return FAILED;
+    }
+    return 0;
+}
+
+static void values_clear(Values *v)
+{
+    while (v->n)
+        Py_XDECREF(v->items[--v->n]);
+    if (v->items != v->stack)
+        PyMem_Free(v->items);
+}
+
+/* "*<n>\r\n" then each value as a bulk string, or b->null where NULL. */
+static int emit_array(Batch *b, const Values *v)
+{
+    Py_ssize_t size = 3, null_size = PyBytes_GET_SIZE(b->null), i;
+    char digits[24];
+
+    if (!v->n)
+        return emit_shared(b, reply_empty_array);
+    size += format_ll(digits, v->n);
+    for (i = 0; i < v->n; i++)
+        size += v->items[i] ? bulk_size(v->items[i]) : null_size;
+    PyObject *reply = PyBytes_FromStringAndSize(NULL, size);
+    if (reply) {
+        char *p = PyBytes_AS_STRING(reply);
+        *p++ = '*';
+        p += format_ll(p, v->n);
+        *p++ = '\r';
+        *p++ = '\n';
+        for (i = 0; i < v->n; i++) {
+            if (v->items[i]) {
+                p = put_bulk(p, v->items[i]);
+            } else {
+                memcpy(p, PyBytes_AS_STRING(b->null), (size_t)null_size);
+                p += null_size;
+            }
+        }
+    }
+    return emit(b, reply);
 }
 
 /* ---- the commands: each returns HANDLED, STOP (untouched, Python runs it) or FAILED ----
@@ -316,16 +482,13 @@ static int cmd_decrby(Batch *b, PyObject **args, Py_ssize_t argc)
 
 static int cmd_mget(Batch *b, PyObject **args, Py_ssize_t argc)
 {
-    PyObject *stack[MGET_STACK], **values = stack;
-    Py_ssize_t n = argc - 1, size, i;
-    char digits[24];
+    Values values;
     int rc = FAILED;
 
-    if (n > MGET_STACK && !(values = PyMem_Malloc((size_t)n * sizeof(PyObject *))))
-        return PyErr_NoMemory(), FAILED;
-    size = 3 + format_ll(digits, n);
-    for (i = 0; i < n; i++) {
-        PyObject *key = args[i + 1], *value;
+    if (values_init(&values, argc - 1) < 0)
+        return FAILED;
+    for (Py_ssize_t i = 1; i < argc; i++) {
+        PyObject *key = args[i], *value;
         if (lookup(b, key, &value) < 0)
             goto done;
         if (!value) {
@@ -338,31 +501,11 @@ static int cmd_mget(Batch *b, PyObject **args, Py_ssize_t argc)
                 value = NULL;   /* another type reads as null, without an error */
         }
         Py_XINCREF(value);
-        values[i] = value;
-        size += value ? bulk_size(value) : PyBytes_GET_SIZE(b->null);
+        values.items[values.n++] = value;
     }
-    PyObject *reply = PyBytes_FromStringAndSize(NULL, size);
-    if (reply) {
-        char *p = PyBytes_AS_STRING(reply);
-        *p++ = '*';
-        p += format_ll(p, n);
-        *p++ = '\r';
-        *p++ = '\n';
-        for (Py_ssize_t j = 0; j < n; j++) {
-            if (values[j]) {
-                p = put_bulk(p, values[j]);
-            } else {
-                memcpy(p, PyBytes_AS_STRING(b->null), (size_t)PyBytes_GET_SIZE(b->null));
-                p += PyBytes_GET_SIZE(b->null);
-            }
-        }
-    }
-    rc = emit(b, reply);
+    rc = emit_array(b, &values);
 done:
-    while (i--)
-        Py_XDECREF(values[i]);
-    if (values != stack)
-        PyMem_Free(values);
+    values_clear(&values);
     return rc;
 }
 
@@ -401,6 +544,391 @@ static int cmd_echo(Batch *b, PyObject **args, Py_ssize_t argc)
     return emit_bulk(b, args[1]);
 }
 
+/* ---- lists, sets and hashes, as lists.py, sets.py and hashes.py leave them ----
+ * Reads look their key up like Keyspace.get_typed, writes like Keyspace.get_for_write; a key of
+ * another type stops before anything is counted. */
+
+/* The live value at key (borrowed) in *value, NULL if missing; STOP if it is not of type. */
+static int lookup_typed(Batch *b, PyObject *key, PyObject *type, PyObject **value)
+{
+    if (lookup(b, key, value) < 0)
+        return FAILED;
+    return *value && (PyObject *)Py_TYPE(*value) != type ? STOP : HANDLED;
+}
+
+/* Keyspace.get_typed's lookup: as lookup_typed, and a missing key is a miss answered with
+ * reply (HANDLED, *value NULL). */
+static int read_typed(Batch *b, PyObject *key, PyObject *type, PyObject *reply, PyObject **value)
+{
+    int rc = lookup_typed(b, key, type, value);
+    if (rc != HANDLED || *value)
+        return rc;
+    b->misses++;
+    return emit_shared(b, reply);
+}
+
+static inline int hit(Batch *b, PyObject *key)
+{
+    b->hits++;
+    return touch(b, key);
+}
+
+/* A new empty container stored at key, as the families' _create leave it; ks.dirty is the
+ * caller's to count. A new reference. */
+static PyObject *create(Batch *b, PyObject *key, PyObject *type, PyObject *kwnames)
+{
+    PyObject *args[2] = {NULL, Py_False};
+    PyObject *value = kwnames ? PyObject_Vectorcall(type, args + 1, PY_VECTORCALL_ARGUMENTS_OFFSET,
+                                                    kwnames)
+                              : PyObject_CallNoArgs(type);
+    if (value && put(b, key, value, 0) < 0)
+        Py_CLEAR(value);
+    return value;
+}
+
+/* The write-side container at key (a new reference, its access time refreshed) or a new one;
+ * STOP (nothing touched) for another type or when check refuses the existing one. */
+typedef int (*Check)(PyObject *);
+
+static int open_for_write(Batch *b, PyObject *key, PyObject *type, PyObject *kwnames,
+                          Check check, PyObject **value)
+{
+    int rc = lookup_typed(b, key, type, value);
+    if (rc != HANDLED)
+        return rc;
+    if (!*value)
+        return (*value = create(b, key, type, kwnames)) ? HANDLED : FAILED;
+    if (check && (rc = check(*value)) != HANDLED)
+        return rc;
+    if (touch(b, key) < 0)
+        return FAILED;
+    Py_INCREF(*value);
+    return HANDLED;
+}
+
+static PyObject *call1(PyObject *method, PyObject *self)
+{
+    return PyObject_Vectorcall(method, &self, 1, NULL);
+}
+
+static PyObject *call2(PyObject *method, PyObject *self, PyObject *arg)
+{
+    PyObject *args[2] = {self, arg};
+    return PyObject_Vectorcall(method, args, 2, NULL);
+}
+
+/* A tuple of args[from:argc] (new reference). */
+static PyObject *tail(PyObject **args, Py_ssize_t from, Py_ssize_t argc)
+{
+    PyObject *t = PyTuple_New(argc - from);
+    for (Py_ssize_t i = from; t && i < argc; i++) {
+        Py_INCREF(args[i]);
+        PyTuple_SET_ITEM(t, i - from, args[i]);
+    }
+    return t;
+}
+
+/* LPUSH / RPUSH key element [element ...] */
+static int push(Batch *b, PyObject **args, Py_ssize_t argc, int left)
+{
+    PyObject *lst, *done;
+    int rc = open_for_write(b, args[1], fam.list, NULL, NULL, &lst);
+    if (rc != HANDLED)
+        return rc;
+    if (argc == 3) {
+        done = call2(left ? fam.appendleft : fam.append, lst, args[2]);
+    } else {
+        PyObject *elements = tail(args, 2, argc);
+        done = elements ? call2(left ? fam.extendleft : fam.extend, lst, elements) : NULL;
+        Py_XDECREF(elements);
+    }
+    Py_ssize_t len = done ? PyObject_Size(lst) : -1;
+    Py_XDECREF(done);
+    Py_DECREF(lst);
+    if (len < 0)
+        return FAILED;
+    b->dirty += argc - 2;
+    return emit_int(b, len);
+}
+
+static int cmd_lpush(Batch *b, PyObject **args, Py_ssize_t argc)
+{
+    return push(b, args, argc, 1);
+}
+
+static int cmd_rpush(Batch *b, PyObject **args, Py_ssize_t argc)
+{
+    return push(b, args, argc, 0);
+}
+
+/* LPOP / RPOP key: lists.pop without a count. */
+static int pop(Batch *b, PyObject **args, int left)
+{
+    PyObject *key = args[1], *lst, *end, *value;
+    int rc = lookup_typed(b, key, fam.list, &lst);
+    if (rc != HANDLED)
+        return rc;
+    if (!lst)
+        return emit_shared(b, b->null);
+    Py_ssize_t len = PyObject_Size(lst);
+    if (len <= 0)
+        return len < 0 ? FAILED : STOP;     /* an empty list is not for the fast path */
+    if (!(end = PySequence_GetItem(lst, left ? 0 : len - 1)))
+        return FAILED;
+    rc = PyBytes_CheckExact(end) ? HANDLED : STOP;
+    Py_DECREF(end);
+    if (rc != HANDLED)
+        return rc;
+    if (touch(b, key) < 0)
+        return FAILED;
+    Py_INCREF(lst);
+    value = call1(left ? fam.popleft : fam.pop, lst);
+    Py_DECREF(lst);
+    if (!value)
+        return FAILED;
+    b->dirty++;
+    if (len == 1 && remove_key(b, key) < 0) {     /* Redis drops an emptied list */
+        Py_DECREF(value);
+        return FAILED;
+    }
+    rc = emit_bulk(b, value);
+    Py_DECREF(value);
+    return rc;
+}
+
+static int cmd_lpop(Batch *b, PyObject **args, Py_ssize_t argc)
+{
+    return pop(b, args, 1);
+}
+
+static int cmd_rpop(Batch *b, PyObject **args, Py_ssize_t argc)
+{
+    return pop(b, args, 0);
+}
+
+/* LLEN, SCARD: the size of the container at key, 0 when missing. */
+static int size_of(Batch *b, PyObject *key, PyObject *type)
+{
+    PyObject *value;
+    int rc = read_typed(b, key, type, reply_zero, &value);
+    if (rc != HANDLED || !value)
+        return rc;
+    Py_ssize_t size = PyObject_Size(value);
+    if (size < 0 || hit(b, key) < 0)
+        return FAILED;
+    return emit_int(b, size);
+}
+
+static int cmd_llen(Batch *b, PyObject **args, Py_ssize_t argc)
+{
+    return size_of(b, args[1], fam.list);
+}
+
+/* count elements of lst from index start into v, walking from the nearer end like lists._slice;
+ * STOP if one is not bytes. */
+static int take_range(PyObject *lst, Py_ssize_t len, Py_ssize_t start, Py_ssize_t count,
+                      Values *v)
+{
+    int backwards = start > len - (start + count);
+    Py_ssize_t skip = backwards ? len - (start + count) : start;
+    PyObject *it = backwards ? call1(fam.reversed, lst) : PyObject_GetIter(lst), *item;
+    int rc = HANDLED;
+
+    if (!it)
+        return FAILED;
+    while (rc == HANDLED && v->n < count && (item = PyIter_Next(it))) {
+        if (skip) {
+            skip--;
+            Py_DECREF(item);
+        } else {
+            v->items[v->n++] = item;
+            if (!PyBytes_CheckExact(item))
+                rc = STOP;
+        }
+    }
+    Py_DECREF(it);
+    if (rc == HANDLED && v->n < count)
+        rc = PyErr_Occurred() ? FAILED : STOP;      /* it changed size while we walked */
+    if (rc == HANDLED && backwards)
+        for (Py_ssize_t i = 0, j = count - 1; i < j; i++, j--) {
+            PyObject *t = v->items[i];
+            v->items[i] = v->items[j];
+            v->items[j] = t;
+        }
+    return rc;
+}
+
+/* LRANGE key start stop, with lists._span's clamping. */
+static int cmd_lrange(Batch *b, PyObject **args, Py_ssize_t argc)
+{
+    PyObject *lst;
+    long long first, last;
+    Values values;
+
+    /* parsed before the lookup, which may expire the key */
+    if (!string2ll(PyBytes_AS_STRING(args[2]), PyBytes_GET_SIZE(args[2]), &first) ||
+        !string2ll(PyBytes_AS_STRING(args[3]), PyBytes_GET_SIZE(args[3]), &last))
+        return STOP;
+    int rc = read_typed(b, args[1], fam.list, reply_empty_array, &lst);
+    if (rc != HANDLED || !lst)
+        return rc;
+    Py_ssize_t len = PyObject_Size(lst);
+    if (len < 0)
+        return FAILED;
+    if (first < 0)
+        first += len;
+    if (last < 0)
+        last += len;
+    if (first < 0)
+        first = 0;
+    if (last >= len)
+        last = len - 1;
+    Py_ssize_t count = first > last || first >= len ? 0 : (Py_ssize_t)(last - first + 1);
+    if (values_init(&values, count) < 0)
+        return FAILED;
+    Py_INCREF(lst);
+    rc = count ? take_range(lst, len, (Py_ssize_t)first, count, &values) : HANDLED;
+    Py_DECREF(lst);
+    if (rc == HANDLED)
+        rc = hit(b, args[1]) < 0 ? FAILED : emit_array(b, &values);
+    values_clear(&values);
+    return rc;
+}
+
+/* Whether Redis would keep these members in an intset (sets.fits_intset). */
+static int fits_intset(PyObject **members, Py_ssize_t n)
+{
+    long long ignored;
+    if (n > fam.max_intset)
+        return 0;
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (!string2ll(PyBytes_AS_STRING(members[i]), PyBytes_GET_SIZE(members[i]), &ignored))
+            return 0;
+    return 1;
+}
+
+/* Truth of an encoding flag (a slot's value); -1 with an error. */
+static int flag(PyObject *value)
+{
+    if (value == Py_True)
+        return 1;
+    if (value == Py_False)
+        return 0;
+    if (!value) {
+        PyErr_SetString(PyExc_AttributeError, "hashtable");
+        return -1;
+    }
+    return PyObject_IsTrue(value);
+}
+
+static void set_flag(PyObject *obj, Py_ssize_t offset)
+{
+    PyObject *old = SLOT(obj, offset);
+    Py_INCREF(Py_True);
+    SLOT(obj, offset) = Py_True;
+    Py_XDECREF(old);
+}
+
+/* A set whose random-pick index is built (or whose slots are unset) is left to Set's methods. */
+static int set_unindexed(PyObject *set)
+{
+    PyObject *pool = SLOT(set, fam.set_pool);
+    return pool == Py_None && SLOT(set, fam.set_hashtable) ? HANDLED : STOP;
+}
+
+/* SADD key member [member ...]: Set.add_members without an index. */
+static int cmd_sadd(Batch *b, PyObject **args, Py_ssize_t argc)
+{
+    PyObject *set;
+    int rc = open_for_write(b, args[1], fam.set, kw_hashtable, set_unindexed, &set);
+    if (rc != HANDLED)
+        return rc;
+    Py_ssize_t before = PySet_GET_SIZE(set), added;
+    for (Py_ssize_t i = 2; i < argc; i++)
+        if (PySet_Add(set, args[i]) < 0)
+            goto failed;
+    added = PySet_GET_SIZE(set) - before;
+    if (added) {
+        int hashtable = flag(SLOT(set, fam.set_hashtable));
+        if (hashtable < 0)
+            goto failed;
+        if (!hashtable &&
+            (PySet_GET_SIZE(set) > fam.max_intset || !fits_intset(args + 2, argc - 2)))
+            set_flag(set, fam.set_hashtable);
+    }
+    Py_DECREF(set);
+    b->dirty += added;
+    return emit_int(b, added);
+failed:
+    Py_DECREF(set);
+    return FAILED;
+}
+
+static int cmd_scard(Batch *b, PyObject **args, Py_ssize_t argc)
+{
+    return size_of(b, args[1], fam.set);
+}
+
+static int cmd_sismember(Batch *b, PyObject **args, Py_ssize_t argc)
+{
+    PyObject *set;
+    int rc = read_typed(b, args[1], fam.set, reply_zero, &set), found;
+    if (rc != HANDLED || !set)
+        return rc;
+    if ((found = PySet_Contains(set, args[2])) < 0 || hit(b, args[1]) < 0)
+        return FAILED;
+    return emit_shared(b, found ? reply_one : reply_zero);
+}
+
+static int hash_flagged(PyObject *hash)
+{
+    return SLOT(hash, fam.hash_hashtable) ? HANDLED : STOP;
+}
+
+/* HSET key field value [field value ...]: hashes._set_pairs, encoding flag included. */
+static int cmd_hset(Batch *b, PyObject **args, Py_ssize_t argc)
+{
+    PyObject *hash;
+    int rc = open_for_write(b, args[1], fam.hash, NULL, hash_flagged, &hash), hashtable;
+    if (rc != HANDLED)
+        return rc;
+    if ((hashtable = flag(SLOT(hash, fam.hash_hashtable))) < 0)
+        goto failed;
+    for (Py_ssize_t i = 2; !hashtable && i < argc; i++)
+        if (PyBytes_GET_SIZE(args[i]) > fam.max_listpack_value) {
+            set_flag(hash, fam.hash_hashtable);  /* Redis converts before inserting anything */
+            hashtable = 1;
+        }
+    Py_ssize_t before = PyDict_GET_SIZE(hash);
+    for (Py_ssize_t i = 2; i < argc; i += 2)
+        if (PyDict_SetItem(hash, args[i], args[i + 1]) < 0)
+            goto failed;
+    Py_ssize_t added = PyDict_GET_SIZE(hash) - before;
+    if (PyDict_GET_SIZE(hash) > fam.max_listpack_entries)
+        set_flag(hash, fam.hash_hashtable);
+    Py_DECREF(hash);
+    b->dirty += (argc - 2) / 2;
+    return emit_int(b, added);
+failed:
+    Py_DECREF(hash);
+    return FAILED;
+}
+
+static int cmd_hget(Batch *b, PyObject **args, Py_ssize_t argc)
+{
+    PyObject *hash, *value = NULL;
+    int rc = read_typed(b, args[1], fam.hash, b->null, &hash);
+    if (rc != HANDLED || !hash)
+        return rc;
+    if (!(value = PyDict_GetItemWithError(hash, args[2])) && PyErr_Occurred())
+        return FAILED;
+    if (value && !PyBytes_CheckExact(value))
+        return STOP;
+    if (hit(b, args[1]) < 0)
+        return FAILED;
+    return value ? emit_bulk(b, value) : emit_shared(b, b->null);
+}
+
 typedef int (*Handler)(Batch *, PyObject **, Py_ssize_t);
 
 /* The shapes run_batch handles: with another argument count a command stops. */
@@ -408,26 +936,53 @@ typedef struct {
     const char *name;           /* lowercase */
     Py_ssize_t len;
     Py_ssize_t arity;           /* argc, or at least -arity when negative */
+    int parity;                 /* argc % 2 must be this (whole pairs), or ANY_PARITY */
     int keyed;                  /* the first key is argv[1] */
     Py_ssize_t key_step;        /* further keys every key_step arguments; 0: one key */
+    int container;              /* a list, set or hash command: needs the families bound */
     Handler run;
 } Command;
 
+enum { ANY_PARITY = -1 };
+
+#define STRING(name, arity, parity, keyed, step, run) \
+    {name, sizeof(name) - 1, arity, parity, keyed, step, 0, run}
+#define CONTAINER(name, arity, parity, run) {name, sizeof(name) - 1, arity, parity, 1, 0, 1, run}
+
 static const Command COMMANDS[] = {
-    {"get", 3, 2, 1, 0, cmd_get}, {"set", 3, 3, 1, 0, cmd_set},
-    {"incr", 4, 2, 1, 0, cmd_incr}, {"decr", 4, 2, 1, 0, cmd_decr},
-    {"incrby", 6, 3, 1, 0, cmd_incrby}, {"decrby", 6, 3, 1, 0, cmd_decrby},
-    {"mget", 4, -2, 1, 1, cmd_mget}, {"mset", 4, -3, 1, 2, cmd_mset},
-    {"exists", 6, 2, 1, 0, cmd_exists}, {"del", 3, 2, 1, 0, cmd_del},
-    {"ping", 4, 1, 0, 0, cmd_ping}, {"echo", 4, 2, 0, 0, cmd_echo},
+    STRING("get", 2, ANY_PARITY, 1, 0, cmd_get),
+    STRING("set", 3, ANY_PARITY, 1, 0, cmd_set),
+    STRING("incr", 2, ANY_PARITY, 1, 0, cmd_incr),
+    STRING("decr", 2, ANY_PARITY, 1, 0, cmd_decr),
+    STRING("incrby", 3, ANY_PARITY, 1, 0, cmd_incrby),
+    STRING("decrby", 3, ANY_PARITY, 1, 0, cmd_decrby),
+    STRING("mget", -2, ANY_PARITY, 1, 1, cmd_mget),
+    STRING("mset", -3, 1, 1, 2, cmd_mset),
+    STRING("exists", 2, ANY_PARITY, 1, 0, cmd_exists),
+    STRING("del", 2, ANY_PARITY, 1, 0, cmd_del),
+    STRING("ping", 1, ANY_PARITY, 0, 0, cmd_ping),
+    STRING("echo", 2, ANY_PARITY, 0, 0, cmd_echo),
+    CONTAINER("lpush", -3, ANY_PARITY, cmd_lpush),
+    CONTAINER("rpush", -3, ANY_PARITY, cmd_rpush),
+    CONTAINER("lpop", 2, ANY_PARITY, cmd_lpop),
+    CONTAINER("rpop", 2, ANY_PARITY, cmd_rpop),
+    CONTAINER("llen", 2, ANY_PARITY, cmd_llen),
+    CONTAINER("lrange", 4, ANY_PARITY, cmd_lrange),
+    CONTAINER("sadd", -3, ANY_PARITY, cmd_sadd),
+    CONTAINER("scard", 2, ANY_PARITY, cmd_scard),
+    CONTAINER("sismember", 3, ANY_PARITY, cmd_sismember),
+    CONTAINER("hset", -4, 0, cmd_hset),
+    CONTAINER("hget", 3, ANY_PARITY, cmd_hget),
 };
+
+#define SHORTEST_NAME 3
+#define LONGEST_NAME 9
 
 static inline int shape_ok(const Command *cmd, Py_ssize_t argc)
 {
     if (cmd->arity >= 0)
         return argc == cmd->arity;
-    /* MSET: the name and whole key/value pairs */
-    return argc >= -cmd->arity && (cmd->key_step != 2 || argc & 1);
+    return argc >= -cmd->arity && (cmd->parity == ANY_PARITY || argc % 2 == cmd->parity);
 }
 
 /* The shard that owns every key of the command, or SPREAD. */
@@ -461,9 +1016,9 @@ static const Command *command_of(PyObject *name)
 {
     Py_ssize_t n = PyBytes_GET_SIZE(name);
     const char *s = PyBytes_AS_STRING(name);
-    char lower[6];
+    char lower[LONGEST_NAME];
 
-    if (n < 3 || n > 6)
+    if (n < SHORTEST_NAME || n > LONGEST_NAME)
         return NULL;
     for (Py_ssize_t i = 0; i < n; i++)
         lower[i] = (char)(s[i] >= 'A' && s[i] <= 'Z' ? s[i] + ('a' - 'A') : s[i]);
@@ -567,6 +1122,21 @@ static PyObject *run_batch(PyObject *module, PyObject *const *args, Py_ssize_t n
         }
         b.fwd = args[8];
     }
+    if (!fam.bound && bind_families() < 0) {
+        /* the container commands are left to Python, loudly */
+        fam.bound = -1;
+        PyObject *type, *value, *tb;
+        PyErr_Fetch(&type, &value, &tb);
+        PyErr_NormalizeException(&type, &value, &tb);
+        int raised = PyErr_WarnFormat(PyExc_RuntimeWarning, 1,
+                                      "run_batch leaves list, set and hash commands to Python: %S",
+                                      value);
+        Py_XDECREF(type);
+        Py_XDECREF(value);
+        Py_XDECREF(tb);
+        if (raised < 0)
+            return NULL;
+    }
     if (!(b.data = dict_attr(db, str_data)) || !(b.expires = dict_attr(db, str_expires)) ||
         !(b.atime = dict_attr(db, str_atime)) || !(b.clock = PyObject_GetAttr(ks, str_clock)))
         goto done;
@@ -580,7 +1150,7 @@ static PyObject *run_batch(PyObject *module, PyObject *const *args, Py_ssize_t n
         for (j = 0; j < argc && PyBytes_CheckExact(items[j]); j++)
             ;
         const Command *cmd = j == argc ? command_of(items[0]) : NULL;
-        if (!cmd || !shape_ok(cmd, argc))
+        if (!cmd || !shape_ok(cmd, argc) || (cmd->container && fam.bound <= 0))
             break;
         int owner = b.owners && cmd->keyed ? owner_of(&b, cmd, items, argc) : LOCAL, rc;
         if (owner == SPREAD)
@@ -636,7 +1206,9 @@ int native_add_fastpath(PyObject *module)
         !(str_dirty = intern("dirty")) || !(str_expired_keys = intern("expired_keys")) ||
         !(reply_ok = constant("+OK\r\n")) || !(reply_pong = constant("+PONG\r\n")) ||
         !(reply_null2 = constant("$-1\r\n")) || !(reply_null3 = constant("_\r\n")) ||
-        !(reply_zero = constant(":0\r\n")) || !(reply_one = constant(":1\r\n")))
+        !(reply_zero = constant(":0\r\n")) || !(reply_one = constant(":1\r\n")) ||
+        !(reply_empty_array = constant("*0\r\n")) ||
+        !(kw_hashtable = Py_BuildValue("(s)", "hashtable")))
         return -1;
     return PyModule_AddFunctions(module, fastpath_methods);
 }

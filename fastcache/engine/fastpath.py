@@ -9,13 +9,22 @@ stops at the first command it does not fully handle, before touching anything fo
 caller runs commands[next_index] through the normal path (dispatch + encoder), which produces
 the error or the option handling, then calls run_batch again from next_index + 1.
 
-Handled shapes: GET k, SET k v, INCR/DECR k, INCRBY/DECRBY k n, MGET k..., MSET k v...,
-EXISTS k, DEL k, PING and ECHO x, names in any case; any other command or argument count stops.
+Handled shapes (names in any case; any other command or argument count stops):
+
+- strings: GET k, SET k v, INCR/DECR k, INCRBY/DECRBY k n, MGET k..., MSET k v..., EXISTS k,
+  DEL k, and PING, ECHO x;
+- lists: LPUSH/RPUSH k e..., LPOP/RPOP k (no count), LLEN k, LRANGE k start stop;
+- sets: SADD k m..., SCARD k, SISMEMBER k m;
+- hashes: HSET k f v [f v ...], HGET k f.
+
 Where the keys live decides next, from ``owners`` (the worker's 16384-byte slot table, or None
 when every key is local):
 
 - all local (or no keys): executed on the happy path; anything else stops: WRONGTYPE, a
-  stored value or an INCRBY/DECRBY argument that is not a canonical int64, overflow.
+  stored value or an INCRBY/DECRBY/LRANGE argument that is not a canonical int64, overflow,
+  SADD to a Set whose random-pick index is built (Set.add_members keeps it up), and a
+  reply element that is not bytes (a popped or ranged list element, a hash field's value;
+  the families never store one).
 - all on one other shard s: with ``fwd`` (a list holding one list per shard) the command is
   not executed nor checked further: its argv (the same list object) is appended to fwd[s]
   and the int s to out, in its reply's place; forwarded counts these. Without fwd it stops.
@@ -23,20 +32,33 @@ when every key is local):
 
 executed counts the commands run here, so next_index - start == executed + forwarded.
 
-Replies, dicts (insertion order included) and the Keyspace counters end up exactly as the
-Python handlers and the encoder would leave them for the same commands: lazy expiry removes
-expired keys and counts them, reads count hits and misses and store ks.clock in db.atime
-like Keyspace.get, EXISTS/DEL/INCR look up like Keyspace.peek, writes add to ks.dirty.
+Replies, dicts (insertion order included), containers and the Keyspace counters end up
+exactly as the Python handlers and the encoder would leave them for the same commands: lazy
+expiry removes expired keys and counts them, reads count hits and misses and store ks.clock
+in db.atime like Keyspace.get, EXISTS/DEL/INCR look up like Keyspace.peek, the container
+writes like Keyspace.get_for_write, writes add to ks.dirty what their handlers add. New keys
+get the families' own containers (lists.List, sets.Set, hashes.Hash, created as their
+_create does); a Set's or a Hash's `hashtable` flag turns on at the same thresholds
+(sets.MAX_INTSET_ENTRIES, hashes.MAX_LISTPACK_ENTRIES / MAX_LISTPACK_VALUE, read once), an
+emptied list's key goes.
 Counters are added to ks once per call. "Now" is read once per call, at the first key with a
 TTL. The caller does what the command table would (statistics, MULTI queueing, pub/sub mode,
-authentication): run_batch is for a plain connection in its normal state.
+authentication): run_batch is for a plain connection in its normal state. It sends no
+keyspace events and bumps no WATCH versions, and a push does not serve clients blocked on
+its key: the caller uses it only while notifications are off, no key is watched and no
+client of this shard is blocked.
 
 run_batch is the fastest implementation available: the C one from fastcache._native when it
 is built, else py_run_batch. Both are exported so tests can run each; they agree on every
 input within the contract above (the C one also refuses anything else without crashing).
 """
 from fastcache.engine.args import INT64_MAX, INT64_MIN
+from fastcache.engine.hashes import MAX_LISTPACK_ENTRIES, Hash
+from fastcache.engine.hashes import _outgrows_listpack as outgrows_listpack
 from fastcache.engine.keyspace import now_ms
+from fastcache.engine.lists import List
+from fastcache.engine.lists import _slice as slice_of, _span as span_of
+from fastcache.engine.sets import Set
 from fastcache.protocol.encoder import NULL2, NULL3
 from fastcache.protocol.parser import string2ll
 from fastcache.engine.slots import key_slot
@@ -45,15 +67,26 @@ _OK = b"+OK\r\n"
 _PONG = b"+PONG\r\n"
 _ZERO = b":0\r\n"
 _ONE = b":1\r\n"
+_EMPTY = b"*0\r\n"
 
 # The keyed commands come first (op <= MSET), the one-key ones first among them
-# (op <= SET), the ones that look their key up first among those (op <= DECRBY).
-GET, EXISTS, DEL, INCR, DECR, INCRBY, DECRBY, SET, MGET, MSET, PING, ECHO = range(12)
-# argc, or at least -arity when negative (MSET also needs whole pairs)
-_ARITY = (2, 2, 2, 2, 2, 3, 3, 3, -2, -3, 1, 2)
+# (op <= HGET), the string ones that look their key up first among those (op <= DECRBY),
+# then SET, then the container ones, list writes (op <= RPOP) first.
+(GET, EXISTS, DEL, INCR, DECR, INCRBY, DECRBY, SET,
+ LPUSH, RPUSH, LPOP, RPOP, LLEN, LRANGE, SADD, SCARD, SISMEMBER, HSET, HGET,
+ MGET, MSET, PING, ECHO) = range(23)
+# argc, or at least -arity when negative (MSET and HSET also need whole pairs)
+_ARITY = (2, 2, 2, 2, 2, 3, 3, 3,
+          -3, -3, 2, 2, 2, 4, -3, 2, 3, -4, 3,
+          -2, -3, 1, 2)
+# the container type each container command works on
+_KIND = {op: List for op in range(LPUSH, LRANGE + 1)}
+_KIND.update({SADD: Set, SCARD: Set, SISMEMBER: Set, HSET: Hash, HGET: Hash})
 _NAMES = {b"get": GET, b"set": SET, b"incr": INCR, b"decr": DECR, b"incrby": INCRBY,
           b"decrby": DECRBY, b"mget": MGET, b"mset": MSET, b"exists": EXISTS, b"del": DEL,
-          b"ping": PING, b"echo": ECHO}
+          b"ping": PING, b"echo": ECHO, b"lpush": LPUSH, b"rpush": RPUSH, b"lpop": LPOP,
+          b"rpop": RPOP, b"llen": LLEN, b"lrange": LRANGE, b"sadd": SADD, b"scard": SCARD,
+          b"sismember": SISMEMBER, b"hset": HSET, b"hget": HGET}
 # Both usual spellings resolve in one lookup; mixed case goes through lower().
 _OPS = {**_NAMES, **{name.upper(): op for name, op in _NAMES.items()}}
 
@@ -101,6 +134,13 @@ def py_run_batch(commands, start, out, db, ks, proto, owners, shard, fwd=None):
         expired += 1
         return None
 
+    def create(key, value):
+        """Store a new container like Keyspace.set, counting no change."""
+        data[key] = value
+        if expires:
+            expires.pop(key, None)
+        atime[key] = clock
+
     n = len(commands)
     i = start
     while i < n:
@@ -115,10 +155,10 @@ def py_run_batch(commands, start, out, db, ks, proto, owners, shard, fwd=None):
         if arity > 0:
             if argc != arity:
                 break
-        elif argc < -arity or op == MSET and not argc & 1:
+        elif argc < -arity or op == MSET and not argc & 1 or op == HSET and argc & 1:
             break
         if owners is not None and op <= MSET:
-            if op <= SET:
+            if op <= HGET:
                 owner = owners[key_slot(argv[1])]
             else:
                 owner = _owner(owners, argv[1:] if op == MGET else argv[1::2])
@@ -195,6 +235,93 @@ def py_run_batch(commands, start, out, db, ks, proto, owners, shard, fwd=None):
             atime[key] = clock
             dirty += 1
             append(_OK)
+        elif op <= HGET:
+            key = argv[1]
+            if op == LRANGE:
+                # parsed before the lookup, which may expire the key
+                first, last = string2ll(argv[2]), string2ll(argv[3])
+                if first is None or last is None:
+                    break
+            value = data.get(key)
+            if value is not None:
+                if expires:
+                    value = live(key, value)
+                if value is not None and type(value) is not _KIND[op]:
+                    break       # WRONGTYPE
+            if op <= RPUSH:
+                if value is None:
+                    value = List()
+                    create(key, value)
+                else:
+                    atime[key] = clock
+                if argc == 3:
+                    (value.appendleft if op == LPUSH else value.append)(argv[2])
+                else:
+                    (value.extendleft if op == LPUSH else value.extend)(argv[2:])
+                dirty += argc - 2
+                append(_int(len(value)))
+            elif op <= RPOP:
+                if value is None:
+                    append(null)
+                else:
+                    if not value or type(value[0 if op == LPOP else -1]) is not bytes:
+                        break
+                    atime[key] = clock
+                    item = value.popleft() if op == LPOP else value.pop()
+                    dirty += 1
+                    if not value:   # Redis drops an emptied list
+                        del data[key]
+                        expires.pop(key, None)
+                        atime.pop(key, None)
+                    append(_bulk(item))
+            elif op == SADD:
+                if value is None:
+                    value = Set(hashtable=False)
+                    create(key, value)
+                elif value._pool is not None:
+                    break       # its random-pick index is Set.add_members's to keep up
+                else:
+                    atime[key] = clock
+                added = value.add_members(argv[2:])
+                dirty += added
+                append(_int(added))
+            elif op == HSET:
+                if value is None:
+                    value = Hash()
+                    create(key, value)
+                else:
+                    atime[key] = clock
+                if not value.hashtable and outgrows_listpack(argv[2:]):
+                    value.hashtable = True
+                before = len(value)
+                for j in range(2, argc, 2):
+                    value[argv[j]] = argv[j + 1]
+                if len(value) > MAX_LISTPACK_ENTRIES:
+                    value.hashtable = True
+                dirty += (argc - 2) >> 1
+                append(_int(len(value) - before))
+            elif value is None:             # the reads of a missing key
+                misses += 1
+                append(_EMPTY if op == LRANGE else null if op == HGET else _ZERO)
+            else:
+                if op == LRANGE:
+                    span = span_of(first, last, len(value))
+                    items = [] if span is None else slice_of(value, *span)
+                    if any(type(item) is not bytes for item in items):
+                        break
+                    reply = b"".join([b"*%d\r\n" % len(items)] + [_bulk(v) for v in items])
+                elif op == HGET:
+                    field = value.get(argv[2])
+                    if field is not None and type(field) is not bytes:
+                        break
+                    reply = null if field is None else _bulk(field)
+                elif op == SISMEMBER:
+                    reply = _ONE if argv[2] in value else _ZERO
+                else:                       # LLEN, SCARD
+                    reply = _int(len(value))
+                hits += 1
+                atime[key] = clock
+                append(reply)
         elif op == MGET:
             keys = argv[1:]
             parts = [b"*%d\r\n" % len(keys)]

@@ -154,16 +154,35 @@ class Supervisor:
                 pid, status = os.waitpid(-1, 0)
             except ChildProcessError:
                 break
-            index = self.children.pop(pid, None)
-            if index is None:
-                continue
-            code = os.waitstatus_to_exitcode(status)
+            exited = [(pid, status)] + self._also_exited()
             if self.stopping:
+                for pid, _ in exited:
+                    self.children.pop(pid, None)
                 continue
-            if code == 0:
-                log.info("Shard %d requested shutdown; stopping the other workers" % index)
+            # Judge by every worker gone by now: a clean exit (SHUTDOWN) makes
+            # the others lose their links and fail, whichever is reaped first.
+            verdict = {pid: os.waitstatus_to_exitcode(status) for pid, status in exited}
+            clean = [pid for pid, code in verdict.items() if code == 0]
+            if clean:
+                log.info("Shard %d requested shutdown; stopping the other workers"
+                         % self.children[clean[0]])
                 self._stop_all(0)
             else:
+                pid, code = next(iter(verdict.items()))
                 log.warning("Shard %d (pid %d) died with status %d; stopping the server so it "
-                            "never serves a partial keyspace" % (index, pid, code))
+                            "never serves a partial keyspace" % (self.children[pid], pid, code))
                 self._stop_all(1)
+            for pid in verdict:
+                self.children.pop(pid, None)
+
+    def _also_exited(self):
+        """Other children that have exited already, without waiting."""
+        found = []
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return found
+            if pid == 0:
+                return found
+            found.append((pid, status))

@@ -18,11 +18,18 @@ def free_port():
         return s.getsockname()[1]
 
 
-def wait_ready(port, proc, timeout=30.0, password=None):
+def wait_ready(port, proc, timeout=30.0, password=None, log_path=None):
+    """Until the server answers PING and (if log_path) has logged that it is
+    ready: a multi-worker server answers on one worker before all are up."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError("server exited with %s" % proc.returncode)
+        if log_path is not None:
+            with open(log_path, "rb") as f:
+                if b"Ready to accept connections" not in f.read():
+                    time.sleep(0.05)
+                    continue
         try:
             c = RawClient(port, timeout=2)
             try:
@@ -48,7 +55,8 @@ class ServerProcess:
         self.proc = subprocess.Popen(argv, cwd=workdir, stdout=self.log, stderr=subprocess.STDOUT,
                                      env=env)
         try:
-            wait_ready(port, self.proc, password=password)
+            wait_ready(port, self.proc, password=password,
+                       log_path=os.path.join(workdir, "server.log"))
         except Exception:
             self.stop()
             raise
