@@ -15,7 +15,7 @@ from fastcache.engine.args import INT64_MAX, INT64_MIN, parse_int
 from fastcache.engine.errors import CommandError
 from fastcache.engine.notify import GENERIC, HASH
 from fastcache.engine.registry import command
-from fastcache.engine.scan import cursors_of, parse_cursor, parse_options
+from fastcache.engine.scan import parse_cursor, step_container
 from fastcache.engine.strings import float_sum
 from fastcache.engine.types import register_type
 from fastcache.protocol.replies import OK
@@ -346,11 +346,7 @@ def hscan(ctx, argv):
     h = _read(ctx, key)
     if h is None:
         return [b"0", []]
-    match, count, _ = parse_options(argv, 3, False)
-    if h.hashtable:
-        cursor, fields = cursors_of(ctx.ks).step((ctx.db.id, key), h, cursor, count)
-    else:
-        cursor, fields = 0, h  # a listpack is returned whole, whatever the cursor
+    cursor, fields, match = step_container(ctx, argv, cursor, h, h.hashtable)
     found = []
     for field in fields:
         value = h.get(field)  # skips fields deleted since the scan's snapshot

@@ -152,3 +152,15 @@ def parse_options(argv, start, allow_type):
             raise CommandError(errors.SYNTAX)
         i += 2
     return matcher, count, typename
+
+
+def step_container(ctx, argv, cursor, value, big, whole=None):
+    """The shared middle of HSCAN/SSCAN/ZSCAN once the key's value is found:
+    its options, then (next cursor, batch, MATCH test). A compact encoding
+    (listpack, intset) comes back whole in one call whatever the cursor, as in
+    Redis: `whole` is what to return then (default: the value itself)."""
+    match, count, _ = parse_options(argv, 3, False)
+    if big:
+        cursor, batch = cursors_of(ctx.ks).step((ctx.db.id, argv[1]), value, cursor, count)
+        return cursor, batch, match
+    return 0, value if whole is None else whole, match

@@ -25,7 +25,7 @@ from fastcache.engine.hashes import COUNT_RANGE
 from fastcache.engine.lists import NOT_POSITIVE, NUMKEYS, numkeys_keys
 from fastcache.engine.notify import GENERIC, SET
 from fastcache.engine.registry import command
-from fastcache.engine.scan import cursors_of, parse_cursor, parse_options
+from fastcache.engine.scan import parse_cursor, step_container
 from fastcache.engine.types import register_type, string_as_int
 
 # Redis's default set-max-intset-entries.
@@ -486,11 +486,7 @@ def sscan(ctx, argv):
     value = _read(ctx, key)
     if value is None:
         return [b"0", []]
-    match, count, _ = parse_options(argv, 3, False)
-    if value.hashtable:
-        cursor, members = cursors_of(ctx.ks).step((ctx.db.id, key), value, cursor, count)
-    else:
-        cursor, members = 0, value  # an intset is returned whole, whatever the cursor
+    cursor, members, match = step_container(ctx, argv, cursor, value, value.hashtable)
     found = [member for member in members
              if member in value and (match is None or match(member))]
     return [b"%d" % cursor, found]

@@ -17,7 +17,7 @@ from fastcache.engine.errors import CommandError
 from fastcache.engine.lists import _span as rank_span  # LRANGE's clamping is ZRANGE's
 from fastcache.engine.notify import GENERIC, ZSET
 from fastcache.engine.registry import command
-from fastcache.engine.scan import cursors_of, parse_cursor, parse_options
+from fastcache.engine.scan import parse_cursor, step_container
 from fastcache.engine.types import type_name
 from fastcache.engine.zset_type import (
     LexRange, ZSet, parse_score, parse_score_range, score_text,
@@ -797,14 +797,10 @@ def zscan(ctx, argv):
     zs = _read(ctx, key)
     if zs is None:
         return [b"0", []]
-    match, count, _ = parse_options(argv, 3, False)
-    if zs.big:
-        cursor, batch = cursors_of(ctx.ks).step((ctx.db.id, key), zs, cursor, count)
-        pairs = [(zs.get(m), m) for m in batch]
-    else:  # a listpack comes back whole, in order
-        cursor, pairs = 0, zs.order
-    out = []
     big = zs.big
+    cursor, batch, match = step_container(ctx, argv, cursor, zs, big, whole=zs.order)
+    pairs = [(zs.get(m), m) for m in batch] if big else batch
+    out = []
     for score, member in pairs:
         if score is None or (match is not None and not match(member)):
             continue
