@@ -8,7 +8,6 @@ unlocks. A locked shard defers all other work, so the command is atomic and
 isolated. The client's later commands wait behind it (a barrier), keeping
 per-connection order.
 """
-import asyncio
 import itertools
 import pickle
 
@@ -65,12 +64,24 @@ def start_parts(conn, targets, merge):
 
 
 async def _locked_parts(conn, targets, merge):
+    """Each part in ascending shard order: take that shard's lock and run the
+    part in one exchange (the lock stays held until every part has run), so a
+    split command holds its locks for about one round trip per remote shard."""
     from fastcache.server.fanout import merged
     worker = conn.worker
     txn = new_txn(worker)
-    locked = await lock_shards(worker, {shard for shard, _ in targets}, txn)
+    results = [None] * len(targets)
+    locked = []
+    dbnum = conn.ctx.db.id
     try:
-        results = await asyncio.gather(*[ask(conn, shard, sub, txn) for shard, sub in targets])
+        for i, (shard, sub) in sorted(enumerate(targets), key=lambda item: item[1][0]):
+            if shard == worker.index:
+                await worker.lock_local(txn)
+                locked.append(shard)
+                results[i] = worker.execute(conn.ctx, sub, part=True)
+            else:
+                locked.append(shard)  # held once the reply arrives; unlocking a free shard is harmless
+                results[i] = await worker.peers[shard].call("lockcall", (dbnum, sub), txn)
     finally:
         unlock_shards(worker, locked, txn)
     return merged(results, merge)

@@ -314,6 +314,13 @@ def _peer_lock(worker, payload, txn):
     return True
 
 
+def _peer_lockcall(worker, payload, txn):
+    """Take the lock for txn and run one part of a split command under it."""
+    worker.lock = txn
+    dbnum, argv = payload
+    return worker.execute(worker.peer_context(dbnum, 2), argv, part=True)
+
+
 def _peer_unlock(worker, payload, txn):
     worker.unlock(txn)
     return True
@@ -354,6 +361,7 @@ PEER_HANDLERS = {
     "batch": _peer_batch,
     "call": _peer_call,
     "lock": _peer_lock,
+    "lockcall": _peer_lockcall,
     "unlock": _peer_unlock,
     "fetch": _peer_fetch,
     "store": _peer_store,
