@@ -7,7 +7,7 @@ In-process, no sockets: pipelined batches of --batch commands as the request par
 them. Contenders: the native run_batch, its pure-Python twin py_run_batch, and the normal path
 (dispatch.execute + the encoder, per command). Prints the best of --rounds for each.
 
-Scenarios (every contender starts from the same freshly loaded keyspace):
+Scenarios (every round of every contender starts from the same freshly loaded keyspace):
 
 - GET / SET: random keys out of --keys (all present for GET), --value-size byte values.
 - "GET 2 shards": shard 0 of a 2-shard server: about half the keys are shard 1's, and each
@@ -16,6 +16,11 @@ Scenarios (every contender starts from the same freshly loaded keyspace):
   to empty); SADD: a random member out of --keys into one of CONTAINERS sets; HSET: a random
   field out of --keys into one of CONTAINERS hashes (--value-size values); LRANGE 100:
   LRANGE l 0 99 of lists of 150 elements (a tenth of --batches: each reply is ~1 kB).
+- SPOP: from one of BIG sets, each big enough never to empty (its first pop indexes it).
+- ZADD: like redis-benchmark's (ZADD myzset <12-digit score> element:<12 digits>), a random
+  score and member out of --keys into one of BIG sorted sets, each preloaded with --keys / BIG
+  members: new members and rescored ones. ZINCRBY: a random increment of one of those
+  members; ZSCORE: the score of one of them (or of a missing one, one time in ten).
 """
 import argparse
 import os
@@ -33,7 +38,9 @@ from fastcache.engine.dispatch import execute  # noqa: E402
 from fastcache.engine.fastpath import native_run_batch, py_run_batch  # noqa: E402
 from fastcache.engine.keyspace import Keyspace  # noqa: E402
 from fastcache.engine.lists import List  # noqa: E402
+from fastcache.engine.sets import Set  # noqa: E402
 from fastcache.engine.slots import key_slot, slot_table  # noqa: E402
+from fastcache.engine.zset_type import ZSet  # noqa: E402
 from fastcache.protocol.encoder import ENCODERS  # noqa: E402
 
 SHARDS = 2
@@ -42,6 +49,7 @@ OWNERS = slot_table(SHARDS)
 
 CONTAINERS = 1000          # lists, sets or hashes a container scenario spreads over
 LRANGE_LENGTH = 150
+BIG = 10                   # sets or sorted sets SPOP and the Z* scenarios spread over
 
 
 def _container(rng, prefix):
@@ -77,17 +85,61 @@ def _lrange(rng, keys, value):
     return [b"LRANGE", _container(rng, b"list"), b"0", b"99"]
 
 
-def load_strings(ctx, keys, value, elements):
+def _big(rng, prefix):
+    return b"%s:%d" % (prefix, rng.randrange(BIG))
+
+
+def _element(rng, keys):
+    return b"element:%012d" % rng.randrange(keys)
+
+
+def _spop(rng, keys, value):
+    return [b"SPOP", _big(rng, b"set")]
+
+
+def _zadd(rng, keys, value):
+    return [b"ZADD", _big(rng, b"zset"), b"%012d" % rng.randrange(keys), _element(rng, keys)]
+
+
+def _zincrby(rng, keys, value):
+    return [b"ZINCRBY", _big(rng, b"zset"), b"%d" % rng.randrange(-100, 100),
+            _element(rng, keys)]
+
+
+def _zscore(rng, keys, value):
+    member = _element(rng, keys) if rng.randrange(10) else b"missing"
+    return [b"ZSCORE", _big(rng, b"zset"), member]
+
+
+def load_strings(ctx, keys, value, commands):
     for i in range(keys):
         ctx.db.data[b"key:%06d" % i] = value
 
 
-def load_lists(ctx, keys, value, elements):
+def load_lists(ctx, keys, value, commands):
+    # LPOP's lists outlast a round's pops
+    elements = max(LRANGE_LENGTH, commands * 2 // CONTAINERS + 100)
     for i in range(CONTAINERS):
         ctx.db.data[b"list:%04d" % i] = List([value] * elements)
 
 
-def no_load(ctx, keys, value, elements):
+def load_sets(ctx, keys, value, commands):
+    size = commands // BIG * 2 + 100
+    for i in range(BIG):
+        ctx.db.data[b"set:%d" % i] = Set(b"member:%012d:%d" % (m, i) for m in range(size))
+
+
+def load_zsets(ctx, keys, value, commands):
+    """Every member _element can draw, spread over the zsets (ZADD adds to them)."""
+    rng = random.Random(2)
+    zsets = [ZSet() for _ in range(BIG)]
+    for m in range(keys):
+        zsets[m % BIG].insert(b"element:%012d" % m, float(rng.randrange(keys)))
+    for i, zs in enumerate(zsets):
+        ctx.db.data[b"zset:%d" % i] = zs
+
+
+def no_load(ctx, keys, value, commands):
     pass
 
 
@@ -101,6 +153,11 @@ SCENARIOS = {
     "SADD": (_sadd, False, no_load, 1),
     "HSET": (_hset, False, no_load, 1),
     "LRANGE 100": (_lrange, False, load_lists, 10),
+    "SPOP": (_spop, False, load_sets, 1),
+    "ZADD": (_zadd, False, no_load, 1),
+    "ZADD preloaded": (_zadd, False, load_zsets, 1),
+    "ZINCRBY": (_zincrby, False, load_zsets, 1),
+    "ZSCORE": (_zscore, False, load_zsets, 1),
 }
 
 
@@ -146,9 +203,10 @@ def normal(sharded):
     return run
 
 
-def best_rate(fn, ctx, batches, rounds, expected):
+def best_rate(fn, fresh_context, batches, rounds, expected):
     best = 0.0
     for _ in range(rounds):
+        ctx = fresh_context()
         start = time.perf_counter()
         n = fn(ctx, batches)
         elapsed = time.perf_counter() - start
@@ -158,9 +216,9 @@ def best_rate(fn, ctx, batches, rounds, expected):
     return best
 
 
-def loaded_context(load, keys, value, elements):
+def loaded_context(load, keys, value, commands):
     ctx = Context(Keyspace())
-    load(ctx, keys, value, elements)
+    load(ctx, keys, value, commands)
     return ctx
 
 
@@ -194,14 +252,11 @@ def main():
         count = max(1, args.batches // divisor)
         batches = make_batches(make, count, args.batch, args.keys, value, rng)
         expected = count * args.batch
-        # LPOP's lists outlast every pop of every round
-        elements = (expected * args.rounds * 2 // CONTAINERS + 100 if scenario == "LPOP"
-                    else LRANGE_LENGTH)
         base = None
         for name, impl in contenders:
             run = normal(sharded) if impl is normal else fast(impl, sharded)
-            ctx = loaded_context(load, args.keys, value, elements)
-            rate = best_rate(run, ctx, batches, args.rounds, expected)
+            rate = best_rate(run, lambda: loaded_context(load, args.keys, value, expected),
+                             batches, args.rounds, expected)
             base = base or rate
             rows.append(("%s: %s" % (scenario, name), fmt_int(rate), fmt_ratio(rate, base)))
     print(markdown_table(("batch: implementation", "commands/s", "x normal path"), rows))

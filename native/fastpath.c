@@ -1,16 +1,18 @@
 /* fastcache._native.run_batch: the C twin of fastcache.engine.fastpath.py_run_batch.
  *
  * Runs the happy path of the hottest commands straight on a Db's dicts and containers (strings,
- * and the commonest list, set and hash commands) and encodes their replies, and queues those whose
- * keys all belong to one other shard for forwarding. It stops at the first command it does not
- * fully handle (errors, options, other types, keys spread over shards, container states it does
- * not mirror), before touching anything for it, so the Python handlers produce that one. The
- * contract and the semantics are documented in the Python module; both twins must leave identical
- * replies, forward queues, dicts, containers (internal state included) and counters.
+ * and the commonest list, set, hash and sorted-set commands) and encodes their replies, and
+ * queues those whose keys all belong to one other shard for forwarding. It stops at the first
+ * command it does not fully handle (errors, options, other types, keys spread over shards,
+ * container states it does not mirror), before touching anything for it, so the Python
+ * handlers produce that one. The contract and the semantics are documented in the Python
+ * module; both twins must leave identical replies, forward queues, dicts, containers (internal
+ * state included) and counters.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <structmember.h>
+#include <math.h>
 #include <string.h>
 #include <time.h>
 
@@ -19,10 +21,19 @@
 #define SLOTS 16384
 /* MGET and LRANGE keep their values here before sizing the reply; longer ones allocate. */
 #define VALUES_STACK 64
+/* ZADD parses this many scores on the stack; more allocate. */
+#define SCORES_STACK 16
 
 enum { STOP = 0, HANDLED = 1, FAILED = -1 };
 /* owners of a command's keys besides a shard number: */
 enum { SPREAD = -1, LOCAL = -2 };  /* on several shards; no keys or no slot table */
+
+/* A ZSet's SortedList opened for changes: its internals, held until the batch ends. */
+typedef struct {
+    PyObject *sl, *lists, *maxes, *index;   /* new references; sl NULL when none is open */
+    Py_ssize_t load, len;
+    int changed;                            /* len must be written back */
+} Sorted;
 
 typedef struct {
     PyObject *data, *expires, *atime;   /* the Db's dicts */
@@ -30,18 +41,21 @@ typedef struct {
     PyObject *out;                      /* replies are appended here */
     PyObject *fwd;                      /* shard -> list of argvs to forward, or NULL */
     PyObject *null;                     /* RESP2 or RESP3 null */
+    int resp3;
     const unsigned char *owners;        /* slot -> shard, NULL when every key is local */
     long shard;
     long long now;                      /* ms; read at the first TTL that needs it */
     int have_now;
     long long hits, misses, dirty, expired;
     Py_ssize_t forwarded;
+    Sorted order;       /* the last SortedList written to, kept open for the next write */
 } Batch;
 
 static PyObject *str_data, *str_expires, *str_atime, *str_clock;
 static PyObject *str_hits, *str_misses, *str_dirty, *str_expired_keys;
 static PyObject *reply_ok, *reply_pong, *reply_null2, *reply_null3, *reply_zero, *reply_one;
 static PyObject *reply_empty_array, *kw_hashtable;
+static PyObject *str_lists, *str_maxes, *str_index, *str_load, *str_len, *str_offset;
 static unsigned short crc16_table[256];
 
 /* ---- keys, slots, time ---- */
@@ -165,12 +179,17 @@ static int store(Batch *b, PyObject *key, PyObject *value, int keepttl)
 /* ---- the container families, bound on first use from their Python modules ---- */
 
 typedef struct {
-    PyObject *list, *set, *hash;        /* lists.List, sets.Set, hashes.Hash */
+    PyObject *list, *set, *hash, *zset; /* lists.List, sets.Set, hashes.Hash, zset_type.ZSet */
+    PyObject *sortedlist;               /* sortedcontainers.SortedList, a ZSet's order */
     /* List's own methods, called unbound: whatever List makes of them, the C does too */
     PyObject *append, *appendleft, *extend, *extendleft, *pop, *popleft, *reversed;
+    /* random.getrandbits: SPOP draws from the generator random.choice uses */
+    PyObject *getrandbits;
     /* offsets of the __slots__ the commands read or keep up to date */
-    Py_ssize_t set_hashtable, set_pool, hash_hashtable;
-    long long max_intset, max_listpack_entries, max_listpack_value;
+    Py_ssize_t set_hashtable, set_pool, set_slot, hash_hashtable, zset_order, zset_big;
+    long long max_intset, small_set, max_listpack_entries, max_listpack_value;
+    long long zset_max_entries, zset_max_value;
+    int sorted_known;   /* a sortedcontainers release whose SortedList internals are mirrored */
     int bound;
 } Families;
 
@@ -214,12 +233,27 @@ static int module_int(PyObject *module, const char *name, long long *value)
     return *value == -1 && PyErr_Occurred() ? -1 : 0;
 }
 
+/* Whether sortedcontainers is a release whose SortedList.add / remove were checked against
+ * the mirror below; with another, ZADD and ZINCRBY are left to Python. */
+static int known_release(PyObject *sortedcontainers)
+{
+    PyObject *version = PyObject_GetAttrString(sortedcontainers, "__version__");
+    if (!version)
+        return -1;
+    int known = PyUnicode_Check(version) && PyUnicode_CompareWithASCIIString(version, "2.4.0") == 0;
+    Py_DECREF(version);
+    return known;
+}
+
 static int bind_families(void)
 {
     PyObject *lists = PyImport_ImportModule("fastcache.engine.lists");
     PyObject *sets = lists ? PyImport_ImportModule("fastcache.engine.sets") : NULL;
     PyObject *hashes = sets ? PyImport_ImportModule("fastcache.engine.hashes") : NULL;
-    PyObject *deque = NULL, *collections = hashes ? PyImport_ImportModule("collections") : NULL;
+    PyObject *zsets = hashes ? PyImport_ImportModule("fastcache.engine.zset_type") : NULL;
+    PyObject *sorted = zsets ? PyImport_ImportModule("sortedcontainers") : NULL;
+    PyObject *random = sorted ? PyImport_ImportModule("random") : NULL;
+    PyObject *deque = NULL, *collections = random ? PyImport_ImportModule("collections") : NULL;
     Families f = {0};
     int rc = -1;
 
@@ -241,21 +275,35 @@ static int bind_families(void)
         (f.hash_hashtable = slot_offset(f.hash, "hashtable")) < 0 ||
         module_int(sets, "MAX_INTSET_ENTRIES", &f.max_intset) < 0 ||
         module_int(hashes, "MAX_LISTPACK_ENTRIES", &f.max_listpack_entries) < 0 ||
-        module_int(hashes, "MAX_LISTPACK_VALUE", &f.max_listpack_value) < 0)
+        module_int(hashes, "MAX_LISTPACK_VALUE", &f.max_listpack_value) < 0 ||
+        (f.set_slot = slot_offset(f.set, "_slot")) < 0 ||
+        module_int(sets, "SMALL_SET", &f.small_set) < 0 ||
+        !(f.zset = family_type(zsets, "ZSet", &PyDict_Type)) ||
+        (f.zset_order = slot_offset(f.zset, "order")) < 0 ||
+        (f.zset_big = slot_offset(f.zset, "big")) < 0 ||
+        module_int(zsets, "LISTPACK_ENTRIES", &f.zset_max_entries) < 0 ||
+        module_int(zsets, "LISTPACK_VALUE", &f.zset_max_value) < 0 ||
+        !(f.sortedlist = family_type(sorted, "SortedList", &PyBaseObject_Type)) ||
+        (f.sorted_known = known_release(sorted)) < 0 ||
+        !(f.getrandbits = PyObject_GetAttrString(random, "getrandbits")))
         goto done;
     f.bound = 1;
     fam = f;
     rc = 0;
 done:
     if (rc < 0) {
-        PyObject *refs[] = {f.list, f.set, f.hash, f.append, f.appendleft, f.extend,
-                            f.extendleft, f.pop, f.popleft, f.reversed};
+        PyObject *refs[] = {f.list, f.set, f.hash, f.zset, f.sortedlist, f.append,
+                            f.appendleft, f.extend, f.extendleft, f.pop, f.popleft,
+                            f.reversed, f.getrandbits};
         for (size_t i = 0; i < sizeof(refs) / sizeof(refs[0]); i++)
             Py_XDECREF(refs[i]);
     }
     Py_XDECREF(lists);
     Py_XDECREF(sets);
     Py_XDECREF(hashes);
+    Py_XDECREF(zsets);
+    Py_XDECREF(sorted);
+    Py_XDECREF(random);
     Py_XDECREF(collections);
     Py_XDECREF(deque);
     return rc;
@@ -335,6 +383,22 @@ static int emit_int(Batch *b, long long v)
     buf[len++] = '\r';
     buf[len++] = '\n';
     return emit(b, PyBytes_FromStringAndSize(buf, len));
+}
+
+/* A double as the encoder writes it: format_double's text (%.17g, inf, -inf, nan) as a bulk
+ * string in RESP2, a double in RESP3. */
+static int emit_double(Batch *b, double v)
+{
+    char *digits = NULL, buf[64];
+    const char *text = isnan(v) ? "nan" : isinf(v) ? (v > 0 ? "inf" : "-inf")
+                     : (digits = PyOS_double_to_string(v, 'g', 17, 0, NULL));
+    if (!text)
+        return FAILED;
+    size_t len = strlen(text);
+    int n = b->resp3 ? snprintf(buf, sizeof(buf), ",%s\r\n", text)
+                     : snprintf(buf, sizeof(buf), "$%zu\r\n%s\r\n", len, text);
+    PyMem_Free(digits);
+    return emit(b, PyBytes_FromStringAndSize(buf, n));
 }
 
 /* Values for an array reply (new references, NULL for a null), on the stack while few. */
@@ -821,29 +885,62 @@ static int flag(PyObject *value)
     return PyObject_IsTrue(value);
 }
 
-static void set_flag(PyObject *obj, Py_ssize_t offset)
+/* Store value (a new reference, stolen) in the __slots__ entry at offset. */
+static void replace_slot(PyObject *obj, Py_ssize_t offset, PyObject *value)
 {
     PyObject *old = SLOT(obj, offset);
-    Py_INCREF(Py_True);
-    SLOT(obj, offset) = Py_True;
+    SLOT(obj, offset) = value;
     Py_XDECREF(old);
 }
 
-/* A set whose random-pick index is built (or whose slots are unset) is left to Set's methods. */
-static int set_unindexed(PyObject *set)
+static void set_flag(PyObject *obj, Py_ssize_t offset)
 {
-    PyObject *pool = SLOT(set, fam.set_pool);
-    return pool == Py_None && SLOT(set, fam.set_hashtable) ? HANDLED : STOP;
+    Py_INCREF(Py_True);
+    replace_slot(obj, offset, Py_True);
 }
 
-/* SADD key member [member ...]: Set.add_members without an index. */
+/* A Set this mirrors: its slots set, its random-pick index absent (_pool None) or a list
+ * with a dict of positions (_slot); anything else is left to Set's methods. */
+static int set_mirrored(PyObject *set)
+{
+    PyObject *pool = SLOT(set, fam.set_pool), *slot = SLOT(set, fam.set_slot);
+    if (!SLOT(set, fam.set_hashtable) || !pool || !slot)
+        return STOP;
+    return pool == Py_None || (PyList_CheckExact(pool) && PyDict_CheckExact(slot)) ? HANDLED
+                                                                                   : STOP;
+}
+
+/* Set.add_members' upkeep of a built index: each member not in it yet goes at its end. */
+static int index_members(PyObject *set, PyObject **members, Py_ssize_t n)
+{
+    PyObject *pool = SLOT(set, fam.set_pool), *slot = SLOT(set, fam.set_slot);
+    if (pool == Py_None)
+        return 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int known = PyDict_Contains(slot, members[i]);
+        if (known < 0)
+            return -1;
+        if (!known) {
+            PyObject *at = PyLong_FromSsize_t(PyList_GET_SIZE(pool));
+            int rc = at ? PyDict_SetItem(slot, members[i], at) : -1;
+            Py_XDECREF(at);
+            if (rc < 0 || PyList_Append(pool, members[i]) < 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+/* SADD key member [member ...]: Set.add_members. */
 static int cmd_sadd(Batch *b, PyObject **args, Py_ssize_t argc)
 {
     PyObject *set;
-    int rc = open_for_write(b, args[1], fam.set, kw_hashtable, set_unindexed, &set);
+    int rc = open_for_write(b, args[1], fam.set, kw_hashtable, set_mirrored, &set);
     if (rc != HANDLED)
         return rc;
     Py_ssize_t before = PySet_GET_SIZE(set), added;
+    if (index_members(set, args + 2, argc - 2) < 0)
+        goto failed;
     for (Py_ssize_t i = 2; i < argc; i++)
         if (PySet_Add(set, args[i]) < 0)
             goto failed;
@@ -880,6 +977,161 @@ static int cmd_sismember(Batch *b, PyObject **args, Py_ssize_t argc)
     return emit_shared(b, found ? reply_one : reply_zero);
 }
 
+/* random._randbelow_with_getrandbits(n) on the random module's generator: a pick here draws
+ * the numbers random.choice would, so a seeded run picks what Python would have picked. */
+static int randbelow(Py_ssize_t n, Py_ssize_t *r)
+{
+    int k = 0;
+    for (size_t v = (size_t)n; v; v >>= 1)
+        k++;
+    PyObject *bits = PyLong_FromLong(k);
+    if (!bits)
+        return -1;
+    do {
+        PyObject *drawn = PyObject_Vectorcall(fam.getrandbits, &bits, 1, NULL);
+        *r = drawn ? PyLong_AsSsize_t(drawn) : -1;
+        Py_XDECREF(drawn);
+        if (*r == -1 && (!drawn || PyErr_Occurred())) {
+            Py_DECREF(bits);
+            return -1;
+        }
+    } while (*r >= n);
+    Py_DECREF(bits);
+    return 0;
+}
+
+/* Set.population()'s index, (re)built: _pool = list(set), _slot = {member: its position}. */
+static int build_index(PyObject *set)
+{
+    PyObject *pool = PySequence_List(set), *slot = pool ? PyDict_New() : NULL;
+    if (!slot)
+        goto failed;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(pool); i++) {
+        PyObject *at = PyLong_FromSsize_t(i);
+        int rc = at ? PyDict_SetItem(slot, PyList_GET_ITEM(pool, i), at) : -1;
+        Py_XDECREF(at);
+        if (rc < 0)
+            goto failed;
+    }
+    replace_slot(set, fam.set_pool, pool);
+    replace_slot(set, fam.set_slot, slot);
+    return 0;
+failed:
+    Py_XDECREF(pool);
+    Py_XDECREF(slot);
+    return -1;
+}
+
+/* random.choice(set.population()) (a new reference): a small set without an index draws
+ * from its own iteration order, as from tuple(set); a bigger one from its index, built or
+ * rebuilt first when missing or stale. */
+static int pick_member(PyObject *set, PyObject **member)
+{
+    PyObject *pool = SLOT(set, fam.set_pool);
+    Py_ssize_t n = PySet_GET_SIZE(set), r;
+
+    if (pool == Py_None && n <= fam.small_set) {
+        if (randbelow(n, &r) < 0)
+            return FAILED;
+        PyObject *it = PyObject_GetIter(set);
+        for (*member = NULL; it && r >= 0; r--) {
+            Py_XDECREF(*member);
+            if (!(*member = PyIter_Next(it)))
+                break;
+        }
+        Py_XDECREF(it);
+        if (*member)
+            return HANDLED;
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_RuntimeError, "Set changed size during SPOP");
+        return FAILED;
+    }
+    if ((pool == Py_None || PyList_GET_SIZE(pool) != n) && build_index(set) < 0)
+        return FAILED;
+    pool = SLOT(set, fam.set_pool);
+    if (randbelow(PyList_GET_SIZE(pool), &r) < 0)
+        return FAILED;
+    *member = PyList_GET_ITEM(pool, r);
+    Py_INCREF(*member);
+    return HANDLED;
+}
+
+/* Set.discard_member(member): out of the set, its index's last entry moved into its place. */
+static int discard_member(PyObject *set, PyObject *member)
+{
+    PyObject *pool = SLOT(set, fam.set_pool), *slot = SLOT(set, fam.set_slot), *at, *last;
+    if (PySet_Discard(set, member) < 0)
+        return -1;
+    if (pool == Py_None)
+        return 0;
+    if (!(at = PyDict_GetItemWithError(slot, member))) {
+        if (PyErr_Occurred())
+            return -1;
+        Py_INCREF(Py_None);             /* a stale index: rebuilt when next needed */
+        replace_slot(set, fam.set_pool, Py_None);
+        Py_INCREF(Py_None);
+        replace_slot(set, fam.set_slot, Py_None);
+        return 0;
+    }
+    Py_INCREF(at);
+    Py_ssize_t i = PyLong_AsSsize_t(at), end = PyList_GET_SIZE(pool) - 1;
+    int rc = -1;
+    if ((i == -1 && PyErr_Occurred()) || PyDict_DelItem(slot, member) < 0)
+        goto done;
+    if (i < 0 || end < 0) {
+        PyErr_SetString(PyExc_IndexError, "Set index out of step");
+        goto done;
+    }
+    last = PyList_GET_ITEM(pool, end);
+    Py_INCREF(last);
+    if (PyList_SetSlice(pool, end, end + 1, NULL) < 0) {
+        Py_DECREF(last);
+        goto done;
+    }
+    if (i < end) {
+        if (PyList_SetItem(pool, i, last) < 0 || PyDict_SetItem(slot, last, at) < 0)
+            goto done;
+    } else {
+        Py_DECREF(last);
+    }
+    rc = 0;
+done:
+    Py_DECREF(at);
+    return rc;
+}
+
+/* SPOP key: sets.spop without a count. */
+static int cmd_spop(Batch *b, PyObject **args, Py_ssize_t argc)
+{
+    PyObject *key = args[1], *set, *member;
+    int rc = lookup_typed(b, key, fam.set, &set);
+    if (rc != HANDLED)
+        return rc;
+    if (!set)
+        return emit_shared(b, b->null);
+    if (!PySet_GET_SIZE(set) || (rc = set_mirrored(set)) != HANDLED)
+        return STOP;                    /* never stored empty */
+    Py_INCREF(set);
+    if ((rc = pick_member(set, &member)) == HANDLED && !PyBytes_CheckExact(member)) {
+        Py_DECREF(member);
+        rc = STOP;                      /* never stored: the families store bytes */
+    }
+    if (rc != HANDLED) {
+        Py_DECREF(set);
+        return rc;
+    }
+    if (touch(b, key) < 0 || discard_member(set, member) < 0 ||
+        (!PySet_GET_SIZE(set) && remove_key(b, key) < 0))   /* Redis drops an emptied set */
+        rc = FAILED;
+    Py_DECREF(set);
+    if (rc == HANDLED) {
+        b->dirty++;
+        rc = emit_bulk(b, member);
+    }
+    Py_DECREF(member);
+    return rc;
+}
+
 static int hash_flagged(PyObject *hash)
 {
     return SLOT(hash, fam.hash_hashtable) ? HANDLED : STOP;
@@ -914,19 +1166,700 @@ failed:
     return FAILED;
 }
 
-static int cmd_hget(Batch *b, PyObject **args, Py_ssize_t argc)
+/* HGET, ZSCORE: the value (borrowed) at args[2] in the dict of the given type at key
+ * args[1]; when key or field is missing, NULL and the null reply sent. STOP for a value
+ * that is not of kind (the encoder would write another reply). */
+static int field_of(Batch *b, PyObject **args, PyObject *type, PyTypeObject *kind,
+                    PyObject **value)
 {
-    PyObject *hash, *value = NULL;
-    int rc = read_typed(b, args[1], fam.hash, b->null, &hash);
-    if (rc != HANDLED || !hash)
+    PyObject *container;
+    int rc = read_typed(b, args[1], type, b->null, &container);
+    *value = NULL;
+    if (rc != HANDLED || !container)
         return rc;
-    if (!(value = PyDict_GetItemWithError(hash, args[2])) && PyErr_Occurred())
+    if (!(*value = PyDict_GetItemWithError(container, args[2])) && PyErr_Occurred())
         return FAILED;
-    if (value && !PyBytes_CheckExact(value))
+    if (*value && !Py_IS_TYPE(*value, kind))
         return STOP;
     if (hit(b, args[1]) < 0)
         return FAILED;
-    return value ? emit_bulk(b, value) : emit_shared(b, b->null);
+    return *value ? HANDLED : emit_shared(b, b->null);
+}
+
+static int cmd_hget(Batch *b, PyObject **args, Py_ssize_t argc)
+{
+    PyObject *value;
+    int rc = field_of(b, args, fam.hash, &PyBytes_Type, &value);
+    return rc == HANDLED && value ? emit_bulk(b, value) : rc;
+}
+
+/* ---- sorted sets, as zsets.py and zset_type.ZSet leave them ----
+ * A ZSet is a dict (member -> score) and, in its `order` slot, a sortedcontainers.SortedList
+ * of (score, member). That list's add and remove cost more than the rest of ZADD, so they are
+ * mirrored here on its internals, step for step: _lists (sublists of at most 2 * _load items),
+ * _maxes (each sublist's last item), _index (a positional tree over the sublists, kept up to
+ * date while built), _len; comparisons of (float, bytes) pairs are done in C, anything else
+ * the way Python compares tuples. */
+
+/* zset_type.parse_score's value, for the texts it reads with float(): a plain decimal
+ * ([+-], digits with an optional '.', or '.' and digits, then an optional exponent), finite,
+ * not underflowing to 0. 0 for any other text: Python parses it (or reports the error). */
+static int parse_score(PyObject *raw, double *score)
+{
+    const char *s = PyBytes_AS_STRING(raw), *p = s, *end = s + PyBytes_GET_SIZE(raw);
+    int digits = 0, nonzero = 0, plain_int = 1;
+    unsigned long long v = 0;
+
+    if (p < end && (*p == '-' || *p == '+'))
+        p++;
+    for (; p < end && *p >= '0' && *p <= '9'; p++, digits++) {
+        nonzero |= *p != '0';
+        v = v * 10 + (unsigned)(*p - '0');
+    }
+    if (digits > 15)        /* v may have lost digits; below 10**15 it is exact in a double */
+        plain_int = 0;
+    if (p < end && *p == '.') {
+        plain_int = 0;
+        for (p++; p < end && *p >= '0' && *p <= '9'; p++, digits++)
+            nonzero |= *p != '0';
+    }
+    if (!digits)
+        return 0;
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        const char *exponent;
+        plain_int = 0;
+        if (++p < end && (*p == '-' || *p == '+'))
+            p++;
+        for (exponent = p; p < end && *p >= '0' && *p <= '9'; p++)
+            ;
+        if (p == exponent)
+            return 0;
+    }
+    if (p != end)
+        return 0;
+    if (plain_int) {
+        *score = *s == '-' ? -(double)v : (double)v;
+        return 1;
+    }
+    /* the grammar above is float()'s minus blanks and underscores: the same double */
+    char *parsed;
+    *score = PyOS_string_to_double(s, &parsed, NULL);
+    if (*score == -1.0 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return 0;
+    }
+    return parsed == end && !isinf(*score) && (*score != 0 || !nonzero);
+}
+
+/* A pair a SortedList is searched for: (score, member) with score the float object; pair
+ * is that tuple, when it exists (the one being added), else NULL (the one being removed). */
+typedef struct {
+    double score;
+    PyObject *score_obj, *member, *pair;    /* borrowed; member is bytes */
+} Key;
+
+enum { UNKNOWN = 2 };
+
+/* item against key as Python orders tuples: -1, 0 or 1; UNKNOWN for what only Python can
+ * compare (an item that is not a (float, bytes) pair, a NaN). A member is read only on a tie
+ * of scores, as Python does: each read of a scattered object may cost a cache miss. */
+static inline int key_order(PyObject *item, const Key *k)
+{
+    if (!PyTuple_CheckExact(item) || PyTuple_GET_SIZE(item) != 2)
+        return UNKNOWN;
+    PyObject *score = PyTuple_GET_ITEM(item, 0), *member;
+    if (!PyFloat_CheckExact(score))
+        return UNKNOWN;
+    double x = PyFloat_AS_DOUBLE(score);
+    if (x < k->score)
+        return -1;
+    if (x > k->score)
+        return 1;
+    if (x != k->score || !PyBytes_CheckExact(member = PyTuple_GET_ITEM(item, 1)))
+        return UNKNOWN;
+    Py_ssize_t la = PyBytes_GET_SIZE(member), lb = PyBytes_GET_SIZE(k->member);
+    int c = memcmp(PyBytes_AS_STRING(member), PyBytes_AS_STRING(k->member),
+                   (size_t)(la < lb ? la : lb));
+    return c ? (c > 0) - (c < 0) : (la > lb) - (la < lb);
+}
+
+/* PyObject_RichCompareBool(a, b, op) with b the key's pair (made for the occasion when it
+ * has none), or (b, a) with swap: what bisect and list.remove would ask Python. */
+static Py_NO_INLINE int python_compare(PyObject *a, const Key *k, int op, int swap)
+{
+    PyObject *pair = k->pair ? Py_NewRef(k->pair) : PyTuple_Pack(2, k->score_obj, k->member);
+    if (!pair)
+        return -1;
+    Py_INCREF(a);
+    int rc = swap ? PyObject_RichCompareBool(pair, a, op) : PyObject_RichCompareBool(a, pair, op);
+    Py_DECREF(a);
+    Py_DECREF(pair);
+    return rc;
+}
+
+static inline Py_ssize_t middle(Py_ssize_t lo, Py_ssize_t hi)
+{
+    return (Py_ssize_t)(((size_t)lo + (size_t)hi) / 2);
+}
+
+/* Start loading what the bisect of list[lo:hi] will read next: the score of the pair it
+ * probes (that pair should be loaded by now), and the pairs it may probe after that. A
+ * pair's score is its first item; for anything else this fetches its type field, which lies
+ * inside any object. Inlined by force: as a call, GCC finds it without effects and drops it. */
+static inline __attribute__((always_inline)) void prefetch_probes(PyObject *list, Py_ssize_t lo,
+                                                                  Py_ssize_t hi)
+{
+    if (lo < hi) {
+        Py_ssize_t mid = middle(lo, hi);
+        PyObject *pair = PyList_GET_ITEM(list, mid);
+        PyObject **score = Py_IS_TYPE(pair, &PyTuple_Type) ? &PyTuple_GET_ITEM(pair, 0)
+                                                           : (PyObject **)&pair->ob_type;
+        __builtin_prefetch(*score);
+        if (lo < mid)
+            __builtin_prefetch(PyList_GET_ITEM(list, middle(lo, mid)));
+        if (mid + 1 < hi)
+            __builtin_prefetch(PyList_GET_ITEM(list, middle(mid + 1, hi)));
+    }
+}
+
+/* A bisect.bisect_right (right) or bisect_left of a key in a list, run a probe at a time so
+ * that two can run side by side: pairs lie scattered in memory, and a big sorted set written
+ * at random costs two cache misses a probe (the pair, then its score), unless they are loaded
+ * ahead, for both ways the bisect may go, or overlap with another bisect's. */
+typedef struct {
+    PyObject *list;
+    const Key *key;
+    int right;
+    Py_ssize_t lo, hi;
+} Search;
+
+static inline Search search(PyObject *list, const Key *k, int right)
+{
+    return (Search){list, k, right, 0, PyList_GET_SIZE(list)};
+}
+
+/* One probe: 1 while the search goes on, 0 once done (the position is lo), -1 with an error. */
+static inline __attribute__((always_inline)) int search_step(Search *q)
+{
+    if (q->lo >= q->hi)
+        return 0;
+    if (q->hi > PyList_GET_SIZE(q->list)) {     /* only a comparison in Python could do it */
+        PyErr_SetString(PyExc_RuntimeError, "list changed size during bisect");
+        return -1;
+    }
+    Py_ssize_t mid = middle(q->lo, q->hi);
+    PyObject *item = PyList_GET_ITEM(q->list, mid);
+    prefetch_probes(q->list, q->lo, mid);
+    prefetch_probes(q->list, mid + 1, q->hi);
+    int order = key_order(item, q->key), below;  /* right: key < item; left: item < key */
+    if (order == UNKNOWN && (below = python_compare(item, q->key, Py_LT, q->right)) < 0)
+        return -1;
+    if (order != UNKNOWN)
+        below = q->right ? order > 0 : order < 0;
+    if (q->right ? below : !below)
+        q->hi = mid;
+    else
+        q->lo = mid + 1;
+    return 1;
+}
+
+/* bisect.bisect_right (right) or bisect_left of the key in list; -1 with an error. */
+static Py_ssize_t bisect(PyObject *list, const Key *k, int right)
+{
+    Search q = search(list, k, right);
+    int rc;
+    while ((rc = search_step(&q)) > 0)
+        ;
+    return rc < 0 ? -1 : q.lo;
+}
+
+/* Two bisects probe for probe; -1 with an error. */
+static int bisect_both(Search *a, Search *b)
+{
+    int ra = 1, rb = 1;
+    while (ra > 0 || rb > 0)
+        if ((ra > 0 && (ra = search_step(a)) < 0) || (rb > 0 && (rb = search_step(b)) < 0))
+            return -1;
+    return 0;
+}
+
+static int list_attr(PyObject *obj, PyObject *name, PyObject **list)
+{
+    *list = PyObject_GetAttr(obj, name);
+    if (!*list)
+        return FAILED;
+    return PyList_CheckExact(*list) ? HANDLED : STOP;
+}
+
+static int ssize_attr(PyObject *obj, PyObject *name, Py_ssize_t *value)
+{
+    PyObject *v = PyObject_GetAttr(obj, name);
+    if (!v)
+        return FAILED;
+    if (!PyLong_CheckExact(v)) {
+        Py_DECREF(v);
+        return STOP;
+    }
+    *value = PyLong_AsSsize_t(v);
+    Py_DECREF(v);
+    return *value == -1 && PyErr_Occurred() ? FAILED : HANDLED;
+}
+
+static void sorted_release(Sorted *s)
+{
+    Py_CLEAR(s->sl);
+    Py_CLEAR(s->lists);
+    Py_CLEAR(s->maxes);
+    Py_CLEAR(s->index);
+}
+
+/* Write the open SortedList's _len back and let it go: no Python code runs while a batch
+ * holds it (bytes, floats and tuples compare in C), so only the batch's end must do it. */
+static int sorted_close(Sorted *s)
+{
+    int rc = 0;
+    if (s->sl && s->changed) {
+        PyObject *len = PyLong_FromSsize_t(s->len);
+        rc = len ? PyObject_SetAttr(s->sl, str_len, len) : -1;
+        Py_XDECREF(len);
+    }
+    sorted_release(s);
+    return rc;
+}
+
+/* The internals of sl, a SortedList, in *s (the batch's, reused while it writes to the same
+ * list); STOP, nothing held, for one it does not mirror. */
+static int sorted_open(Batch *b, PyObject *sl, Sorted **s)
+{
+    Sorted *o = &b->order;
+    int rc;
+    *s = o;
+    if (o->sl == sl)
+        return HANDLED;
+    if (sorted_close(o) < 0)
+        return FAILED;
+    Py_INCREF(sl);
+    *o = (Sorted){sl, NULL, NULL, NULL, 0, 0, 0};
+    if ((rc = list_attr(sl, str_lists, &o->lists)) != HANDLED ||
+        (rc = list_attr(sl, str_maxes, &o->maxes)) != HANDLED ||
+        (rc = list_attr(sl, str_index, &o->index)) != HANDLED ||
+        (rc = ssize_attr(sl, str_load, &o->load)) != HANDLED ||
+        (rc = ssize_attr(sl, str_len, &o->len)) != HANDLED ||
+        (o->load <= 0 || o->load > PY_SSIZE_T_MAX / 2))
+        rc = rc == HANDLED ? STOP : rc;
+    if (rc != HANDLED)
+        sorted_release(o);
+    return rc;
+}
+
+/* list[i] (borrowed), a list itself; NULL with an error. */
+static PyObject *sublist(Sorted *s, Py_ssize_t i)
+{
+    PyObject *item = i < PyList_GET_SIZE(s->lists) ? PyList_GET_ITEM(s->lists, i) : NULL;
+    if (!item || !PyList_CheckExact(item)) {
+        PyErr_SetString(PyExc_TypeError, "SortedList._lists must hold lists");
+        return NULL;
+    }
+    return item;
+}
+
+static PyObject *last_item(PyObject *list)
+{
+    Py_ssize_t n = PyList_GET_SIZE(list);
+    if (!n)
+        PyErr_SetString(PyExc_IndexError, "list index out of range");
+    return n ? PyList_GET_ITEM(list, n - 1) : NULL;
+}
+
+static int set_item(PyObject *list, Py_ssize_t i, PyObject *value)
+{
+    if (!value)
+        return -1;
+    Py_INCREF(value);
+    return PyList_SetItem(list, i, value);
+}
+
+static int del_items(PyObject *list, Py_ssize_t from, Py_ssize_t to)
+{
+    return PyList_SetSlice(list, from, to, NULL);
+}
+
+/* list[i] += delta, for the positional index's counts. */
+static int add_to_count(PyObject *list, Py_ssize_t i, long delta)
+{
+    if (i >= PyList_GET_SIZE(list)) {
+        PyErr_SetString(PyExc_IndexError, "SortedList._index out of step");
+        return -1;
+    }
+    Py_ssize_t count = PyLong_AsSsize_t(PyList_GET_ITEM(list, i));
+    if (count == -1 && PyErr_Occurred())
+        return -1;
+    PyObject *v = PyLong_FromSsize_t(count + delta);
+    return v ? PyList_SetItem(list, i, v) : -1;
+}
+
+/* The index's counts on the way from sublist pos to the root, while the index is built. */
+static int index_update(Sorted *s, Py_ssize_t pos, long delta)
+{
+    Py_ssize_t offset;
+    if (!PyList_GET_SIZE(s->index))
+        return 0;
+    int rc = ssize_attr(s->sl, str_offset, &offset);
+    if (rc != HANDLED) {
+        if (rc == STOP)
+            PyErr_SetString(PyExc_TypeError, "SortedList._offset must be an int");
+        return -1;
+    }
+    for (Py_ssize_t child = offset + pos; child > 0; child = (child - 1) >> 1)
+        if (add_to_count(s->index, child, delta) < 0)
+            return -1;
+    return add_to_count(s->index, 0, delta);
+}
+
+/* SortedList._expand: split an overfull sublist, or count its new item in the index. */
+static int sorted_expand(Sorted *s, Py_ssize_t pos)
+{
+    PyObject *part = sublist(s, pos), *half;
+    if (!part)
+        return -1;
+    Py_ssize_t n = PyList_GET_SIZE(part);
+    if (n <= s->load * 2)
+        return index_update(s, pos, 1);
+    if (!(half = PyList_GetSlice(part, s->load, n)))
+        return -1;
+    int rc = del_items(part, s->load, n) < 0 || set_item(s->maxes, pos, last_item(part)) < 0 ||
+             PyList_Insert(s->lists, pos + 1, half) < 0 ||
+             PyList_Insert(s->maxes, pos + 1, last_item(half)) < 0 ||
+             del_items(s->index, 0, PyList_GET_SIZE(s->index)) < 0 ? -1 : 0;
+    Py_DECREF(half);
+    return rc;
+}
+
+/* The insort of SortedList.add: the key's pair at position at of sublist pos. */
+static int sorted_insert(Sorted *s, const Key *k, Py_ssize_t pos, Py_ssize_t at)
+{
+    PyObject *part = sublist(s, pos);
+    s->changed = 1;
+    if (!part || PyList_Insert(part, at, k->pair) < 0 || sorted_expand(s, pos) < 0)
+        return -1;
+    s->len++;
+    return 0;
+}
+
+/* SortedList.add(value): value is the key's pair */
+static int sorted_add(Sorted *s, const Key *k)
+{
+    PyObject *value = k->pair;
+    Py_ssize_t n = PyList_GET_SIZE(s->maxes), pos, at;
+    PyObject *part;
+    s->changed = 1;
+    if (!n) {
+        PyObject *first = PyList_New(1);
+        if (!first)
+            return -1;
+        Py_INCREF(value);
+        PyList_SET_ITEM(first, 0, value);
+        int rc = PyList_Append(s->lists, first) < 0 || PyList_Append(s->maxes, value) < 0;
+        Py_DECREF(first);
+        if (rc)
+            return -1;
+    } else {
+        if ((pos = bisect(s->maxes, k, 1)) < 0 || !(part = sublist(s, pos == n ? n - 1 : pos)))
+            return -1;
+        if (pos < n)
+            return (at = bisect(part, k, 1)) < 0 ? -1 : sorted_insert(s, k, pos, at);
+        if (PyList_Append(part, value) < 0 || set_item(s->maxes, n - 1, value) < 0 ||
+            sorted_expand(s, n - 1) < 0)
+            return -1;
+    }
+    s->len++;
+    return 0;
+}
+
+/* SortedList._delete: take item idx out of sublist pos, merging a sublist that got too short
+ * into its neighbour. RESHAPED when that merged or dropped sublists, 0 when they are the
+ * same lists, -1 with an error. */
+enum { RESHAPED = 1 };
+
+static int sorted_delete(Sorted *s, Py_ssize_t pos, Py_ssize_t idx)
+{
+    PyObject *part = sublist(s, pos), *prev_part, *next_part;
+    if (!part || del_items(part, idx, idx + 1) < 0)
+        return -1;
+    s->len--;
+    Py_ssize_t n = PyList_GET_SIZE(part);
+    if (n > s->load / 2)
+        return set_item(s->maxes, pos, last_item(part)) < 0 ? -1 : index_update(s, pos, -1);
+    if (PyList_GET_SIZE(s->lists) > 1) {
+        if (!pos)
+            pos++;
+        if (!(prev_part = sublist(s, pos - 1)) || !(next_part = sublist(s, pos)) ||
+            PyList_SetSlice(prev_part, PyList_GET_SIZE(prev_part), PyList_GET_SIZE(prev_part),
+                            next_part) < 0 ||
+            set_item(s->maxes, pos - 1, last_item(prev_part)) < 0 ||
+            del_items(s->lists, pos, pos + 1) < 0 || del_items(s->maxes, pos, pos + 1) < 0 ||
+            del_items(s->index, 0, PyList_GET_SIZE(s->index)) < 0)
+            return -1;
+        return sorted_expand(s, pos - 1) < 0 ? -1 : RESHAPED;
+    }
+    if (n)
+        return set_item(s->maxes, pos, last_item(part));
+    return del_items(s->lists, pos, pos + 1) < 0 || del_items(s->maxes, pos, pos + 1) < 0 ||
+           del_items(s->index, 0, PyList_GET_SIZE(s->index)) < 0 ? -1 : RESHAPED;
+}
+
+/* Whether item idx of part is the key's pair (list.remove's test); -1 with an error. */
+static int holds(PyObject *part, Py_ssize_t idx, const Key *k)
+{
+    if (idx >= PyList_GET_SIZE(part))
+        return 0;
+    PyObject *item = PyList_GET_ITEM(part, idx);
+    int order = key_order(item, k);
+    return order == UNKNOWN ? python_compare(item, k, Py_EQ, 0) : order == 0;
+}
+
+static int not_in_list(const Key *k)
+{
+    PyErr_Format(PyExc_ValueError, "(%R, %R) not in list", k->score_obj, k->member);
+    return -1;
+}
+
+/* SortedList.remove(gone's pair) then .add(added's pair), as ZSet.rescore does. The two
+ * bisects of the sublists run side by side (the add's on the list as it was before the
+ * remove), the add's kept unless the remove reshaped the sublists or moved the one the add
+ * goes to: removing the item at idx from a list takes one off the bisect_right of anything
+ * it was not above. */
+static int sorted_move(Sorted *s, const Key *gone, const Key *added)
+{
+    Py_ssize_t n = PyList_GET_SIZE(s->maxes), pos, to;
+    PyObject *part;
+    int found, reshaped;
+    s->changed = 1;
+    if (!n || (pos = bisect(s->maxes, gone, 0)) == n)
+        return not_in_list(gone);
+    if (pos < 0 || (to = bisect(s->maxes, added, 1)) < 0 || !(part = sublist(s, pos)))
+        return -1;
+    Search from = search(part, gone, 0), into = {NULL, added, 1, 0, 0};
+    if (to < n) {
+        PyObject *target = sublist(s, to);
+        if (!target)
+            return -1;
+        into = search(target, added, 1);
+    }                                   /* else appended to the last: no bisect of a sublist */
+    if (bisect_both(&from, &into) < 0 || (found = holds(part, from.lo, gone)) < 0)
+        return -1;
+    if (!found)
+        return not_in_list(gone);
+    if ((reshaped = sorted_delete(s, pos, from.lo)) < 0)
+        return -1;
+    if (reshaped || to == n)
+        return sorted_add(s, added);
+    Py_ssize_t again = bisect(s->maxes, added, 1);     /* the maxima are in the cache */
+    if (again < 0)
+        return -1;
+    if (again != to)
+        return sorted_add(s, added);
+    return sorted_insert(s, added, to, into.lo - (to == pos && from.lo < into.lo));
+}
+
+/* A ZSet this mirrors: a SortedList for order, a bool for big. */
+static int zset_mirrored(PyObject *zs)
+{
+    PyObject *order = SLOT(zs, fam.zset_order), *big = SLOT(zs, fam.zset_big);
+    return fam.sorted_known && order && (PyObject *)Py_TYPE(order) == fam.sortedlist &&
+           (big == Py_True || big == Py_False) ? HANDLED : STOP;
+}
+
+/* A ZSet being written, with its order opened. */
+typedef struct {
+    PyObject *zs;
+    Sorted *order;
+} ZWrite;
+
+/* Start writing to zs, the live ZSet at key (borrowed), or to a new one stored there when
+ * zs is NULL (zsets._create); the access time is refreshed like Keyspace.get_for_write. */
+static int zset_start(Batch *b, PyObject *key, PyObject *zs, ZWrite *z)
+{
+    int rc, created = !zs;
+    if (zs)
+        Py_INCREF(zs);
+    else if (!(zs = PyObject_CallNoArgs(fam.zset)))
+        return FAILED;
+    if ((rc = zset_mirrored(zs)) == HANDLED &&
+        (rc = sorted_open(b, SLOT(zs, fam.zset_order), &z->order)) == HANDLED &&
+        (created ? put(b, key, zs, 0) : touch(b, key)) < 0)
+        rc = FAILED;
+    if (rc != HANDLED) {
+        Py_DECREF(zs);
+        return rc;
+    }
+    z->zs = zs;
+    return HANDLED;
+}
+
+/* Done writing: HANDLED unless something failed (ok is -1). */
+static int zset_finish(ZWrite *z, int ok)
+{
+    Py_DECREF(z->zs);
+    return ok < 0 ? FAILED : HANDLED;
+}
+
+/* Store member's score in the dict and its (score, member) pair in the order, in place of
+ * the pair with the old score (a float object) if any. */
+static int zset_place(ZWrite *z, PyObject *member, double score, PyObject *old)
+{
+    PyObject *value = PyFloat_FromDouble(score);
+    if (!value)
+        return -1;
+    Key added = {score, value, member, PyTuple_Pack(2, value, member)};
+    int rc = added.pair ? PyDict_SetItem(z->zs, member, value) : -1;
+    if (rc == 0 && old) {       /* the dict let go of old; the caller holds it */
+        /* a NaN key is compared by Python: what it makes of a score of another type */
+        Key gone = {PyFloat_CheckExact(old) ? PyFloat_AS_DOUBLE(old) : Py_NAN, old, member,
+                    NULL};
+        rc = sorted_move(z->order, &gone, &added);
+    } else if (rc == 0) {
+        rc = sorted_add(z->order, &added);
+    }
+    Py_XDECREF(added.pair);
+    Py_DECREF(value);
+    return rc;
+}
+
+/* ZSet.insert(member, score): a listpack holds -0 as 0 and converts past its limits. */
+static int zset_insert(ZWrite *z, PyObject *member, double score)
+{
+    if (SLOT(z->zs, fam.zset_big) == Py_False) {
+        if (PyDict_GET_SIZE(z->zs) >= fam.zset_max_entries ||
+            PyBytes_GET_SIZE(member) > fam.zset_max_value)
+            set_flag(z->zs, fam.zset_big);
+        else
+            score += 0.0;
+    }
+    return zset_place(z, member, score, NULL);
+}
+
+/* ZSet.rescore(member, old, score) */
+static int zset_rescore(ZWrite *z, PyObject *member, PyObject *old, double score)
+{
+    if (SLOT(z->zs, fam.zset_big) == Py_False)
+        score += 0.0;
+    Py_INCREF(old);
+    int rc = zset_place(z, member, score, old);
+    Py_DECREF(old);
+    return rc;
+}
+
+/* score != old, as Python compares a float with a stored score; -1 with an error. */
+static int score_differs(double score, PyObject *old)
+{
+    if (PyFloat_CheckExact(old))
+        return score != PyFloat_AS_DOUBLE(old);
+    PyObject *value = PyFloat_FromDouble(score);
+    int rc = -1;
+    if (value) {
+        Py_INCREF(old);
+        rc = PyObject_RichCompareBool(value, old, Py_NE);
+        Py_DECREF(old);
+        Py_DECREF(value);
+    }
+    return rc;
+}
+
+/* The live ZSet at key (borrowed) in *zs, NULL if missing; STOP for another type or a ZSet
+ * this does not mirror. */
+static int zset_lookup(Batch *b, PyObject *key, PyObject **zs)
+{
+    int rc = lookup_typed(b, key, fam.zset, zs);
+    return rc == HANDLED && *zs ? zset_mirrored(*zs) : rc;
+}
+
+/* ZADD key score member [score member ...]: zsets._zadd without options. */
+static int cmd_zadd(Batch *b, PyObject **args, Py_ssize_t argc)
+{
+    Py_ssize_t pairs = (argc - 2) / 2, added = 0, updated = 0, i;
+    double stack[SCORES_STACK], *scores = stack;
+    PyObject *zs;
+    ZWrite z;
+    int rc = STOP, ok = 0;
+
+    if (pairs > SCORES_STACK && !(scores = PyMem_Malloc((size_t)pairs * sizeof(double)))) {
+        PyErr_NoMemory();
+        return FAILED;
+    }
+    /* every score is parsed before the lookup, which may expire the key */
+    for (i = 0; i < pairs; i++)
+        if (!parse_score(args[2 + 2 * i], &scores[i]))
+            goto done;
+    if ((rc = zset_lookup(b, args[1], &zs)) != HANDLED ||
+        (rc = zset_start(b, args[1], zs, &z)) != HANDLED)
+        goto done;
+    for (i = 0; i < pairs && ok == 0; i++) {
+        PyObject *member = args[3 + 2 * i], *old = PyDict_GetItemWithError(z.zs, member);
+        int differs;
+        if (!old) {
+            ok = PyErr_Occurred() ? -1 : zset_insert(&z, member, scores[i]);
+            added++;
+        } else if ((differs = score_differs(scores[i], old)) != 0) {
+            ok = differs < 0 ? -1 : zset_rescore(&z, member, old, scores[i]);
+            updated++;
+        }
+    }
+    if ((rc = zset_finish(&z, ok)) == HANDLED) {
+        b->dirty += added + updated;
+        rc = emit_int(b, added);
+    }
+done:
+    if (scores != stack)
+        PyMem_Free(scores);
+    return rc;
+}
+
+/* ZINCRBY key increment member: zsets._zadd with INCR. */
+static int cmd_zincrby(Batch *b, PyObject **args, Py_ssize_t argc)
+{
+    PyObject *key = args[1], *member = args[3], *zs, *old = NULL;
+    double score;
+    ZWrite z;
+    int rc, ok = 0, changed = 1;
+
+    if (!parse_score(args[2], &score))
+        return STOP;
+    if ((rc = zset_lookup(b, key, &zs)) != HANDLED)
+        return rc;
+    if (zs && !(old = PyDict_GetItemWithError(zs, member)) && PyErr_Occurred())
+        return FAILED;
+    if (old) {
+        if (!PyFloat_CheckExact(old))
+            return STOP;
+        score += PyFloat_AS_DOUBLE(old);
+        if (isnan(score))
+            return STOP;                /* the NaN error is Python's to report */
+    }
+    if ((rc = zset_start(b, key, zs, &z)) != HANDLED)
+        return rc;
+    if (!old)
+        ok = zset_insert(&z, member, score);
+    else if (score != PyFloat_AS_DOUBLE(old))
+        ok = zset_rescore(&z, member, old, score);
+    else
+        changed = 0;
+    if ((rc = zset_finish(&z, ok)) != HANDLED)
+        return rc;
+    b->dirty += changed;
+    return emit_double(b, score);       /* the sum, before a listpack turns -0 into 0 */
+}
+
+static int cmd_zscore(Batch *b, PyObject **args, Py_ssize_t argc)
+{
+    PyObject *score;
+    int rc = field_of(b, args, fam.zset, &PyFloat_Type, &score);
+    return rc == HANDLED && score ? emit_double(b, PyFloat_AS_DOUBLE(score)) : rc;
+}
+
+static int cmd_zcard(Batch *b, PyObject **args, Py_ssize_t argc)
+{
+    return size_of(b, args[1], fam.zset);
 }
 
 typedef int (*Handler)(Batch *, PyObject **, Py_ssize_t);
@@ -939,7 +1872,7 @@ typedef struct {
     int parity;                 /* argc % 2 must be this (whole pairs), or ANY_PARITY */
     int keyed;                  /* the first key is argv[1] */
     Py_ssize_t key_step;        /* further keys every key_step arguments; 0: one key */
-    int container;              /* a list, set or hash command: needs the families bound */
+    int container;              /* a container command: needs the families bound */
     Handler run;
 } Command;
 
@@ -973,6 +1906,11 @@ static const Command COMMANDS[] = {
     CONTAINER("sismember", 3, ANY_PARITY, cmd_sismember),
     CONTAINER("hset", -4, 0, cmd_hset),
     CONTAINER("hget", 3, ANY_PARITY, cmd_hget),
+    CONTAINER("spop", 2, ANY_PARITY, cmd_spop),
+    CONTAINER("zadd", -4, 0, cmd_zadd),
+    CONTAINER("zincrby", 4, ANY_PARITY, cmd_zincrby),
+    CONTAINER("zscore", 3, ANY_PARITY, cmd_zscore),
+    CONTAINER("zcard", 2, ANY_PARITY, cmd_zcard),
 };
 
 #define SHORTEST_NAME 3
@@ -1023,7 +1961,8 @@ static const Command *command_of(PyObject *name)
     for (Py_ssize_t i = 0; i < n; i++)
         lower[i] = (char)(s[i] >= 'A' && s[i] <= 'Z' ? s[i] + ('a' - 'A') : s[i]);
     for (size_t i = 0; i < sizeof(COMMANDS) / sizeof(COMMANDS[0]); i++)
-        if (COMMANDS[i].len == n && !memcmp(COMMANDS[i].name, lower, (size_t)n))
+        if (COMMANDS[i].len == n && COMMANDS[i].name[0] == lower[0] &&
+            !memcmp(COMMANDS[i].name, lower, (size_t)n))
             return &COMMANDS[i];
     return NULL;
 }
@@ -1048,14 +1987,19 @@ static int add_counter(PyObject *ks, PyObject *name, long long delta)
     return rc;
 }
 
-/* Add the batch's counts to ks, keeping any error already raised. */
-static int flush_counters(Batch *b, PyObject *ks)
+/* End the batch: add its counts to ks and close its open SortedList, keeping any error
+ * already raised. */
+static int finish_batch(Batch *b, PyObject *ks)
 {
     PyObject *type, *value, *tb;
     PyErr_Fetch(&type, &value, &tb);
     int rc = add_counter(ks, str_hits, b->hits) < 0 || add_counter(ks, str_misses, b->misses) < 0 ||
              add_counter(ks, str_dirty, b->dirty) < 0 ||
              add_counter(ks, str_expired_keys, b->expired) < 0 ? -1 : 0;
+    if (rc == 0 && !type)
+        rc = sorted_close(&b->order);
+    else
+        sorted_release(&b->order);
     if (type) {
         PyErr_Restore(type, value, tb);
         return -1;
@@ -1104,7 +2048,8 @@ static PyObject *run_batch(PyObject *module, PyObject *const *args, Py_ssize_t n
     proto = PyLong_AsLong(args[5]);
     if (proto == -1 && PyErr_Occurred())
         return NULL;
-    b.null = proto == 3 ? reply_null3 : reply_null2;
+    b.resp3 = proto == 3;
+    b.null = b.resp3 ? reply_null3 : reply_null2;
     if (owners != Py_None) {
         if (!PyBytes_Check(owners) || PyBytes_GET_SIZE(owners) != SLOTS) {
             PyErr_SetString(PyExc_TypeError, "owners must be None or a 16384-byte slot table");
@@ -1129,7 +2074,7 @@ static PyObject *run_batch(PyObject *module, PyObject *const *args, Py_ssize_t n
         PyErr_Fetch(&type, &value, &tb);
         PyErr_NormalizeException(&type, &value, &tb);
         int raised = PyErr_WarnFormat(PyExc_RuntimeWarning, 1,
-                                      "run_batch leaves list, set and hash commands to Python: %S",
+                                      "run_batch leaves container commands to Python: %S",
                                       value);
         Py_XDECREF(type);
         Py_XDECREF(value);
@@ -1164,11 +2109,11 @@ static PyObject *run_batch(PyObject *module, PyObject *const *args, Py_ssize_t n
         if (rc == STOP)
             break;
         if (rc == FAILED) {
-            flush_counters(&b, ks);
+            finish_batch(&b, ks);
             goto done;
         }
     }
-    if (flush_counters(&b, ks) == 0)
+    if (finish_batch(&b, ks) == 0)
         result = Py_BuildValue("(nnn)", i, i > start ? i - start - b.forwarded : 0,
                                b.forwarded);
 done:
@@ -1208,6 +2153,9 @@ int native_add_fastpath(PyObject *module)
         !(reply_null2 = constant("$-1\r\n")) || !(reply_null3 = constant("_\r\n")) ||
         !(reply_zero = constant(":0\r\n")) || !(reply_one = constant(":1\r\n")) ||
         !(reply_empty_array = constant("*0\r\n")) ||
+        !(str_lists = intern("_lists")) || !(str_maxes = intern("_maxes")) ||
+        !(str_index = intern("_index")) || !(str_load = intern("_load")) ||
+        !(str_len = intern("_len")) || !(str_offset = intern("_offset")) ||
         !(kw_hashtable = Py_BuildValue("(s)", "hashtable")))
         return -1;
     return PyModule_AddFunctions(module, fastpath_methods);
