@@ -30,8 +30,3 @@ def parse_float(raw, error=errors.NOT_FLOAT):
     if math.isnan(value):
         raise CommandError(error)
     return value
-
-
-def upper(raw):
-    """An option word, uppercased for comparison."""
-    return raw.upper()

@@ -16,10 +16,3 @@ def key_slot(key):
 def slot_table(shards):
     """bytes mapping slot -> owning shard; shard i owns a contiguous range."""
     return bytes(slot * shards // SLOTS for slot in range(SLOTS))
-
-
-def slot_range(shard, shards):
-    """(first, last) slot owned by shard."""
-    first = -(-shard * SLOTS // shards)
-    last = -(-(shard + 1) * SLOTS // shards) - 1
-    return first, last
