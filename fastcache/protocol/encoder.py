@@ -1,6 +1,6 @@
 """Reply values -> RESP bytes, for protocol 2 or 3."""
 from fastcache.protocol.replies import (
-    BigNumber, Error, NullArray, Push, Raw, Simple, Verbatim,
+    BigNumber, Error, NullArray, Push, Raw, Replies, Simple, Verbatim,
 )
 
 _CONST = {
@@ -65,6 +65,7 @@ class Encoder2:
             list: self._array, tuple: self._array, Push: self._array,
             set: self._array, frozenset: self._array,
             dict: self._map,
+            Replies: self._replies,
         }
 
     def encode(self, value):
@@ -76,6 +77,10 @@ class Encoder2:
         for v in items:
             parts.append(table[type(v)](v))
         return b"".join(parts)
+
+    def _replies(self, items):
+        table = self._table
+        return b"".join(table[type(v)](v) for v in items)
 
     def _map(self, mapping):
         table = self._table

@@ -31,6 +31,12 @@ class Push(list):
     __slots__ = ()
 
 
+class Replies(list):
+    """Several replies in a row from one command (SUBSCRIBE: one per channel).
+    Inside an EXEC array they still count as one element, as in Redis."""
+    __slots__ = ()
+
+
 class Raw(bytes):
     """Reply bytes already encoded for the connection's protocol."""
     __slots__ = ()

@@ -320,8 +320,7 @@ async def _attempt_routed(client, spec):
     worker = client.worker
     if kind == "move":
         src, (dst, from_left, to_left) = keys[0], args
-        argv = [b"LMOVE", src, dst, b"LEFT" if from_left else b"RIGHT",
-                b"LEFT" if to_left else b"RIGHT"]
+        argv = _lmove_argv(src, dst, from_left, to_left)
         return await crossshard.locked_run(client, resolve(argv), argv,
                                            {worker.owner_of(src): {src}, worker.owner_of(dst): {dst}})
     for key in keys:
@@ -332,6 +331,11 @@ async def _attempt_routed(client, spec):
         if result is not None and type(result) is not NullArray and result != []:
             return _as_blocking_reply(kind, key, result)
     return None
+
+
+def _lmove_argv(src, dst, from_left, to_left):
+    return [b"LMOVE", src, dst, b"LEFT" if from_left else b"RIGHT",
+            b"LEFT" if to_left else b"RIGHT"]
 
 
 def _as_blocking_reply(kind, key, result):
@@ -355,79 +359,125 @@ def _non_blocking(kind, key, args):
 
 
 # -- the commands -------------------------------------------------------------------
+# Each blocking command is a parser, argv -> (spec, timeout, timeout reply), checked in
+# Redis's order; the handler runs it with start(), and EXEC runs it with attempt_in_txn().
 
 LIST = "list"
+PARSERS = {}
 
 
-@command("blpop", -3, "write noscript blocking", (1, -2, 1), route=LOCAL, group=LIST,
-         since="2.0.0", summary="Remove and get the first element in a list, or block until one is available",
-         acl="@write @list @slow @blocking")
-def blpop(ctx, argv):
-    timeout = parse_timeout(argv[-1])
-    return start(ctx, ("pop", argv[1:-1], (True,)), timeout, NULL_ARRAY)
+def blocking_command(name, arity, flags, keys=(0, 0, 0), **entry):
+    """Register a blocking command whose handler starts what parse(argv) describes."""
+    def decorate(parse):
+        PARSERS[name] = parse
+
+        def handler(ctx, argv):
+            return start(ctx, *parse(argv))
+
+        command(name, arity, flags, keys, route=LOCAL, **entry)(handler)
+        return parse
+    return decorate
 
 
-@command("brpop", -3, "write noscript blocking", (1, -2, 1), route=LOCAL, group=LIST,
-         since="2.0.0", summary="Remove and get the last element in a list, or block until one is available",
-         acl="@write @list @slow @blocking")
-def brpop(ctx, argv):
-    timeout = parse_timeout(argv[-1])
-    return start(ctx, ("pop", argv[1:-1], (False,)), timeout, NULL_ARRAY)
+@blocking_command("blpop", -3, "write noscript blocking", (1, -2, 1), group=LIST, since="2.0.0",
+                  summary="Remove and get the first element in a list, or block until one is available",
+                  acl="@write @list @slow @blocking")
+def blpop(argv):
+    return ("pop", argv[1:-1], (True,)), parse_timeout(argv[-1]), NULL_ARRAY
 
 
-@command("blmove", 6, "write denyoom noscript blocking", (1, 2, 1), route=LOCAL, group=LIST,
-         since="6.2.0", summary="Pop an element from a list, push it to another list and return it; or block until one is available",
-         acl="@write @list @slow @blocking")
-def blmove(ctx, argv):
+@blocking_command("brpop", -3, "write noscript blocking", (1, -2, 1), group=LIST, since="2.0.0",
+                  summary="Remove and get the last element in a list, or block until one is available",
+                  acl="@write @list @slow @blocking")
+def brpop(argv):
+    return ("pop", argv[1:-1], (False,)), parse_timeout(argv[-1]), NULL_ARRAY
+
+
+@blocking_command("blmove", 6, "write denyoom noscript blocking", (1, 2, 1), group=LIST,
+                  since="6.2.0", summary="Pop an element from a list, push it to another list and return it; or block until one is available",
+                  acl="@write @list @slow @blocking")
+def blmove(argv):
     from_left = lists.parse_side(argv[3])
     to_left = lists.parse_side(argv[4])
     timeout = parse_timeout(argv[5])
-    return start(ctx, ("move", [argv[1]], (argv[2], from_left, to_left)), timeout, NULL_ARRAY)
+    return ("move", [argv[1]], (argv[2], from_left, to_left)), timeout, NULL_ARRAY
 
 
-@command("brpoplpush", 4, "write denyoom noscript blocking", (1, 2, 1), route=LOCAL, group=LIST,
-         since="2.2.0", summary="Pop an element from a list, push it to another list and return it; or block until one is available",
-         acl="@write @list @slow @blocking")
-def brpoplpush(ctx, argv):
-    timeout = parse_timeout(argv[3])
-    return start(ctx, ("move", [argv[1]], (argv[2], False, True)), timeout, NULL_ARRAY)
+@blocking_command("brpoplpush", 4, "write denyoom noscript blocking", (1, 2, 1), group=LIST,
+                  since="2.2.0", summary="Pop an element from a list, push it to another list and return it; or block until one is available",
+                  acl="@write @list @slow @blocking")
+def brpoplpush(argv):
+    return ("move", [argv[1]], (argv[2], False, True)), parse_timeout(argv[3]), NULL_ARRAY
 
 
-@command("blmpop", -5, "write blocking", get_keys=lambda argv: lists.numkeys_keys(argv, 2),
-         route=LOCAL, group=LIST, since="7.0.0",
-         summary="Pop elements from a list, or block until one is available",
-         acl="@write @list @slow @blocking")
-def blmpop(ctx, argv):
+@blocking_command("blmpop", -5, "write blocking", get_keys=lambda argv: lists.numkeys_keys(argv, 2),
+                  group=LIST, since="7.0.0",
+                  summary="Pop elements from a list, or block until one is available",
+                  acl="@write @list @slow @blocking")
+def blmpop(argv):
     timeout = parse_timeout(argv[1])
     keys, left, n = lists.parse_mpop(argv, 2)
-    return start(ctx, ("mpop", keys, (left, n)), timeout, NULL_ARRAY)
-
+    return ("mpop", keys, (left, n)), timeout, NULL_ARRAY
 
 
 ZSET = "sorted-set"
 ZSET_ACL = "@write @sortedset @fast @blocking"
 
 
-@command("bzpopmin", -3, "write noscript blocking fast", (1, -2, 1), route=LOCAL, group=ZSET,
-         since="5.0.0", acl=ZSET_ACL,
-         summary="Remove and return the member with the lowest score from one or more sorted sets, or block until one is available")
-def bzpopmin(ctx, argv):
-    timeout = parse_timeout(argv[-1])
-    return start(ctx, ("zpop", argv[1:-1], (False,)), timeout, NULL_ARRAY)
+@blocking_command("bzpopmin", -3, "write noscript blocking fast", (1, -2, 1), group=ZSET,
+                  since="5.0.0", acl=ZSET_ACL,
+                  summary="Remove and return the member with the lowest score from one or more sorted sets, or block until one is available")
+def bzpopmin(argv):
+    return ("zpop", argv[1:-1], (False,)), parse_timeout(argv[-1]), NULL_ARRAY
 
 
-@command("bzpopmax", -3, "write noscript blocking fast", (1, -2, 1), route=LOCAL, group=ZSET,
-         since="5.0.0", acl=ZSET_ACL,
-         summary="Remove and return the member with the highest score from one or more sorted sets, or block until one is available")
-def bzpopmax(ctx, argv):
-    timeout = parse_timeout(argv[-1])
-    return start(ctx, ("zpop", argv[1:-1], (True,)), timeout, NULL_ARRAY)
+@blocking_command("bzpopmax", -3, "write noscript blocking fast", (1, -2, 1), group=ZSET,
+                  since="5.0.0", acl=ZSET_ACL,
+                  summary="Remove and return the member with the highest score from one or more sorted sets, or block until one is available")
+def bzpopmax(argv):
+    return ("zpop", argv[1:-1], (True,)), parse_timeout(argv[-1]), NULL_ARRAY
 
 
-@command("bzmpop", -5, "write blocking", get_keys=lambda argv: lists.numkeys_keys(argv, 2),
-         route=LOCAL, group=ZSET, since="7.0.0", acl="@write @sortedset @slow @blocking",
-         summary="Remove and return members with scores in a sorted set or block until one is available")
-def bzmpop(ctx, argv):
+@blocking_command("bzmpop", -5, "write blocking", get_keys=lambda argv: lists.numkeys_keys(argv, 2),
+                  group=ZSET, since="7.0.0", acl="@write @sortedset @slow @blocking",
+                  summary="Remove and return members with scores in a sorted set or block until one is available")
+def bzmpop(argv):
     timeout = parse_timeout(argv[1])
     keys, from_max, n = zsets.parse_mpop(argv, 2)
-    return start(ctx, ("zmpop", keys, (from_max, n)), timeout, NULL_ARRAY)
+    return ("zmpop", keys, (from_max, n)), timeout, NULL_ARRAY
+
+
+async def attempt_in_txn(client, parse, argv, txn):
+    """A blocking command queued in a cross-shard EXEC: like Redis, it does not
+    block; it tries now, each key where it lives (under the transaction's locks)."""
+    try:
+        spec, _, timeout_reply = parse(argv)
+    except CommandError as exc:
+        return Error(exc.message)
+    kind, keys, args = spec
+    worker = client.worker
+    dbid = client.ctx.db.id
+    owners = _owners(worker, spec)
+    parts = [spec] if len(owners) == 1 else [(kind, [key], args) for key in keys]
+    if kind == "move" and len(owners) > 1:
+        src, dst = keys[0], args[0]
+        argv = _lmove_argv(src, dst, args[1], args[2])
+        by_shard = {}
+        for key in (src, dst):
+            by_shard.setdefault(worker.owner_of(key), set()).add(key)
+        result = await crossshard.run_on_copies(client, resolve(argv), argv, by_shard, txn)
+        return timeout_reply if result is None else result
+    for part in parts:
+        owner = worker.owner_of(part[1][0])
+        if owner == worker.index:
+            result = attempt(worker, dbid, part)
+        else:
+            result = await worker.peers[owner].call("attempt", (dbid, part), txn)
+        if result is not None:
+            return result
+    return timeout_reply
+
+
+def peer_attempt(worker, payload, txn):
+    dbid, spec = payload
+    return attempt(worker, dbid, spec)

@@ -13,7 +13,7 @@ from fastcache.engine.glob import compile_glob
 from fastcache.engine.keys import help_reply
 from fastcache.engine.registry import ALL, command, container
 from fastcache.protocol.encoder import ENCODERS
-from fastcache.protocol.replies import DEFERRED, Push
+from fastcache.protocol.replies import Push, Replies
 
 PUBSUB = "pubsub"
 # What a RESP2 client in subscribed mode may still run.
@@ -53,21 +53,18 @@ class Registry:
                     self._matchers.pop(name, None)
 
 
-def _confirm(client, kind, name, count):
-    client.push(client.encode(Push([kind, name, count])))
-
-
 def _subscribe(ctx, argv, pattern):
     client = ctx.client
     registry = client.worker.pubsub
     mine, table, kind = ((client.patterns, registry.patterns, b"psubscribe") if pattern
                          else (client.channels, registry.channels, b"subscribe"))
+    confirmations = Replies()
     for name in argv[1:]:
         if name not in mine:
             mine.add(name)
             registry.add(table, name, client)
-        _confirm(client, kind, name, client.subscriptions())
-    return DEFERRED
+        confirmations.append(Push([kind, name, client.subscriptions()]))
+    return confirmations
 
 
 def _unsubscribe(ctx, argv, pattern):
@@ -77,13 +74,14 @@ def _unsubscribe(ctx, argv, pattern):
                          else (client.channels, registry.channels, b"unsubscribe"))
     names = argv[1:] or sorted(mine)
     if not names:
-        _confirm(client, kind, None, client.subscriptions())
+        return Replies([Push([kind, None, client.subscriptions()])])
+    confirmations = Replies()
     for name in names:
         if name in mine:
             mine.discard(name)
             registry.remove(table, name, client)
-        _confirm(client, kind, name, client.subscriptions())
-    return DEFERRED
+        confirmations.append(Push([kind, name, client.subscriptions()]))
+    return confirmations
 
 
 def drop_all(client):

@@ -8,10 +8,10 @@ route under the lock (other clients' work waits on a locked shard), and
 unlocks: atomic and isolated across shards.
 """
 from fastcache.engine.errors import CommandError
-from fastcache.engine.registry import ALL, KEYS, LOCAL, command
+from fastcache.engine.registry import ALL, LOCAL, command
 from fastcache.engine.slots import key_slot
 from fastcache.protocol.replies import DEFERRED, NULL_ARRAY, OK
-from fastcache.server import crossshard, fanout
+from fastcache.server import blocking, crossshard, fanout
 
 TXN = "transactions"
 # Commands that run at once even inside MULTI (the rest are queued).
@@ -117,7 +117,7 @@ def involved_shards(client, queued):
     for cmd, argv in queued:
         if cmd.route is ALL:
             return set(range(worker.nshards))
-        if cmd.route is KEYS:
+        if cmd.first_key or cmd.get_keys:  # routed by keys, or blocking (run here, keys elsewhere)
             shards.update(worker.slot_owner[key_slot(argv[i])] for i in cmd.key_indexes(argv))
     return shards or {worker.index}
 
@@ -179,6 +179,9 @@ async def _watches_intact(client, txn):
 async def _run_in_txn(client, cmd, argv, txn):
     """One queued command, through the route it would take outside MULTI."""
     worker = client.worker
+    parse = blocking.PARSERS.get(cmd.name)
+    if parse is not None and worker.nshards > 1:
+        return await blocking.attempt_in_txn(client, parse, argv, txn)
     if cmd.route is LOCAL or worker.nshards == 1:
         return worker.run_command(client.ctx, cmd, argv)
     if cmd.route is ALL:

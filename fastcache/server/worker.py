@@ -354,6 +354,7 @@ LATER_PEER_HANDLERS = {
 
 PEER_HANDLERS = {
     "unblock": blocking.peer_cancel,
+    "attempt": blocking.peer_attempt,
     "publish": _peer_publish,
     "watch": transactions.peer_watch,
     "unwatch": transactions.peer_unwatch,

@@ -153,3 +153,22 @@ def test_bzpopmin_woken_by_zadd_from_another_worker(fc4):
         waiter.close()
     for c in clients:
         c.close()
+
+
+def test_blocking_commands_inside_a_cross_shard_exec(fc4, redis_ref):
+    """Queued in MULTI they do not block; they take what the keys hold now,
+    wherever those keys live."""
+    a, b, c = one_per_shard(4, prefix="tx")[:3]
+    script = [("RPUSH", b, "x", "y"), ("ZADD", c, "1", "m"), ("MULTI",), ("SET", a, "1"),
+              ("BLPOP", "nothing", b, "5"), ("BRPOP", a + "-missing", "5"),
+              ("BZPOPMIN", c, "5"), ("BLMOVE", b, a + "-list", "LEFT", "RIGHT", "5"),
+              ("BLMPOP", "5", "2", a + "-missing", b, "LEFT"), ("EXEC",)]
+
+    def run(port):
+        r = RawClient(port)
+        r.call("FLUSHALL")
+        out = [r.call(*cmd) for cmd in script]
+        r.close()
+        return out
+
+    assert run(fc4.port) == run(redis_ref.port)
