@@ -9,26 +9,24 @@ import os
 import signal
 import time
 import traceback
-
-_perf_ns = time.perf_counter_ns
 from collections import deque
 
 from fastcache import log
-from fastcache.engine.context import Context
 from fastcache.engine import notify, watch
-from fastcache.engine.keyspace import Keyspace
-from fastcache.engine.registry import resolve
+from fastcache.engine.context import Context
 from fastcache.engine.errors import CommandError
 from fastcache.engine.fastpath import run_batch
+from fastcache.engine.keyspace import Keyspace
+from fastcache.engine.registry import resolve
+from fastcache.engine.slots import key_slot, slot_table
 from fastcache.protocol.encoder import ENCODERS
 from fastcache.protocol.replies import Error
 from fastcache.server import blocking, peers, pubsub, transactions
 from fastcache.server import commands as _families  # noqa: F401 (registers the server's commands)
-from fastcache.engine.slots import key_slot, slot_table
 from fastcache.server.slowlog import SlowLog
 from fastcache.server.stats import Stats
 
-
+_perf_ns = time.perf_counter_ns
 UNTIMED_FLOOR_NS = 1_000_000
 
 
@@ -244,13 +242,6 @@ class Worker:
         blocking.keys_changed(self, dbid, keys)
 
     # -- the cross-shard lock ------------------------------------------------
-
-    def try_lock(self, txn):
-        """Take the lock for txn if it is free; deferred otherwise (FIFO)."""
-        if self.lock is None:
-            self.lock = txn
-            return True
-        return False
 
     def unlock(self, txn):
         if self.lock != txn:
