@@ -4,10 +4,9 @@ import socket
 import threading
 import time
 
-import pytest
 
 from tests.integration.conftest import make_client
-from tests.support.resp import RawClient, encode_command
+from tests.support.resp import RawClient, encode_command, run_script
 from tests.support.shardkeys import one_per_shard
 
 SCRIPT = [
@@ -25,19 +24,8 @@ SCRIPT = [
 ]
 
 
-def _run(port, proto):
-    c = RawClient(port)
-    try:
-        c.call("FLUSHALL")
-        if proto == 3:
-            c.call("HELLO", "3")
-        return [c.call(*cmd) for cmd in SCRIPT]
-    finally:
-        c.close()
-
-
 def test_replies_match_redis(fc, redis_ref, protocol):
-    assert _run(fc.port, protocol) == _run(redis_ref.port, protocol)
+    assert run_script(fc.port, SCRIPT, protocol) == run_script(redis_ref.port, SCRIPT, protocol)
 
 
 def _blocked(port, *cmd):
@@ -163,12 +151,4 @@ def test_blocking_commands_inside_a_cross_shard_exec(fc4, redis_ref):
               ("BLPOP", "nothing", b, "5"), ("BRPOP", a + "-missing", "5"),
               ("BZPOPMIN", c, "5"), ("BLMOVE", b, a + "-list", "LEFT", "RIGHT", "5"),
               ("BLMPOP", "5", "2", a + "-missing", b, "LEFT"), ("EXEC",)]
-
-    def run(port):
-        r = RawClient(port)
-        r.call("FLUSHALL")
-        out = [r.call(*cmd) for cmd in script]
-        r.close()
-        return out
-
-    assert run(fc4.port) == run(redis_ref.port)
+    assert run_script(fc4.port, script) == run_script(redis_ref.port, script)

@@ -9,7 +9,7 @@ import pytest
 import redis
 
 from tests.integration.conftest import make_client
-from tests.support.resp import RawClient, encode_command
+from tests.support.resp import RawClient, encode_command, run_script
 from tests.support.shardkeys import one_per_shard
 
 SCRIPTS = {
@@ -38,21 +38,10 @@ SCRIPTS = {
 }
 
 
-def _run(port, proto, script):
-    c = RawClient(port)
-    try:
-        c.call("FLUSHALL")
-        if proto == 3:
-            c.call("HELLO", "3")
-        return [c.call(*cmd) for cmd in script]
-    finally:
-        c.close()
-
-
 @pytest.mark.parametrize("name", sorted(SCRIPTS))
 def test_scripts_match_redis(fc, redis_ref, protocol, name):
     script = SCRIPTS[name]
-    assert _run(fc.port, protocol, script) == _run(redis_ref.port, protocol, script)
+    assert run_script(fc.port, script, protocol) == run_script(redis_ref.port, script, protocol)
 
 
 def test_watched_key_expiring_aborts(fc, redis_ref):

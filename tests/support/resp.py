@@ -71,3 +71,16 @@ class RawClient:
 
     def close(self):
         self.sock.close()
+
+
+def run_script(port, script, proto=2):
+    """Every reply of script (argv tuples) on a fresh connection, after FLUSHALL
+    and, for proto 3, HELLO 3: raw bytes, for comparing servers."""
+    c = RawClient(port)
+    try:
+        c.call("FLUSHALL")
+        if proto == 3:
+            c.call("HELLO", "3")
+        return [c.call(*cmd) for cmd in script]
+    finally:
+        c.close()
