@@ -12,8 +12,14 @@ redis-py's parser would have read, and applies redis-py's response callbacks,
 so return values and exceptions are redis.Redis's. get, set, incr(by),
 decr(by), delete and exists have a direct path on the keyspace dicts with the
 same results. One lock serialises engine access: a Cache may be shared by
-threads. Persistence (path=...) is not implemented yet.
+threads.
+
+With Cache(path="data/") the data lives on in that directory, in the server's
+format (WAL and snapshots per shard): a fastcache-server --dir data/ started
+later sees it, and the other way round. appendonly, appendfsync and save
+rules are config keys as for the server; close() flushes and saves.
 """
+import os
 import time
 import weakref
 
@@ -39,11 +45,16 @@ _FAST_METHODS = {"GET": ("get",), "SET": ("set",), "INCRBY": ("incrby", "incr"),
                  "DECRBY": ("decrby", "decr"), "DEL": ("delete",), "EXISTS": ("exists",)}
 
 
-def build_config(options):
-    """Server config keys given as keyword arguments (databases=4, hz=20, ...)."""
+def build_config(options, persistent=False):
+    """Server config keys given as keyword arguments (databases=4, hz=20, ...).
+    With a path the server's defaults apply (save rules, appendonly as given);
+    without one nothing is saved."""
     config = Config()
     config.set("shards", 1)
     config.set("port", 0)  # until serve() listens somewhere
+    config.set("loglevel", "warning")  # a library keeps quiet unless something is wrong
+    if not persistent:
+        config.set("save", "")
     for key, value in options.items():
         name = key.replace("_", "-")
         if name == "shards" and str(value).strip() != "1":
@@ -57,13 +68,10 @@ class Cache(CoreCommands):
 
     def __init__(self, path=None, *, db=0, decode_responses=False, encoding="utf-8",
                  encoding_errors="strict", protocol=None, legacy_responses=True, **config):
-        if path is not None:
-            raise NotImplementedError(
-                "fastcache.Cache(path=...): persistence (WAL and snapshots) is not "
-                "implemented yet; use Cache() for an in-memory cache")
         if protocol not in (None, 2, 3, "2", "3"):
             raise ValueError("protocol must be 2 or 3")
-        engine = Engine(build_config(config))
+        engine = Engine(build_config(config, persistent=path is not None),
+                        None if path is None else os.fspath(path))
         dbs = len(engine.ks.dbs)
         if type(db) is not int or not 0 <= db < dbs:
             engine.close()
@@ -206,7 +214,7 @@ class Cache(CoreCommands):
         lock, ks, worker, ctx, stats = self._direct
         lock.acquire()
         try:
-            if worker.untimed_fast and not ks.watched:
+            if worker.untimed_fast and not ks.watched and ks.journal is None:
                 db = ctx.db
                 expires = db.expires
                 if ex is None:
@@ -252,7 +260,7 @@ class Cache(CoreCommands):
         lock, ks, worker, ctx, stats = self._direct
         lock.acquire()
         try:
-            if not worker.untimed_fast or ks.watched:
+            if not worker.untimed_fast or ks.watched or ks.journal is not None:
                 return None
             db = ctx.db
             old = db.data.get(key)
@@ -280,7 +288,7 @@ class Cache(CoreCommands):
             lock, ks, worker, ctx, stats = self._direct
             lock.acquire()
             try:
-                if worker.untimed_fast and not ks.watched:
+                if worker.untimed_fast and not ks.watched and ks.journal is None:
                     db = ctx.db
                     removed = 0
                     for key in keys:

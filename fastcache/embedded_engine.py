@@ -23,6 +23,7 @@ from fastcache.engine import dispatch  # noqa: F401 (registers the engine's comm
 from fastcache.engine.context import Context
 from fastcache.engine.errors import CommandError
 from fastcache.engine.registry import ALL, resolve
+from fastcache.persistence import datadir
 from fastcache.protocol.replies import QUEUED, Error, NullArray
 from fastcache.server import blocking
 from fastcache.server.fanout import merged, plan_all
@@ -102,9 +103,23 @@ class Session:
 class Engine:
     """The keyspace, its one-shard Worker, the lock, and the background threads."""
 
-    def __init__(self, config):
+    def __init__(self, config, path=None):
         self.lock = threading.Lock()
-        self.worker = Worker(0, config, [], [0], "embedded-%d-%x" % (os.getpid(), id(self)))
+        self.dirlock = None
+        if path is not None:
+            config.set("dir", path)
+            self.dirlock = datadir.DirLock(path, "fastcache.Cache")
+            try:
+                datadir.prepare(path, 1, config["databases"], config["aof-load-truncated"])
+                worker = Worker(0, config, [], [0], "embedded-%d-%x" % (os.getpid(), id(self)))
+                worker.durability.start()
+            except BaseException:
+                self.dirlock.release()
+                raise
+        else:
+            worker = Worker(0, config, [], [0], "embedded-%d-%x" % (os.getpid(), id(self)),
+                            persist=False)
+        self.worker = worker
         self.ks = self.worker.ks
         self.wakeup = threading.Condition(self.lock)  # in-process callers blocked on keys
         self.blocked = 0
@@ -140,8 +155,10 @@ class Engine:
             reply = merged([worker.execute(ctx, sub, part=True) for _, sub in targets], merge)
         else:
             reply = worker.run_command(ctx, cmd, argv)
-        if self.blocked and self.ks.dirty != dirty:
-            self.wakeup.notify_all()
+        if self.ks.dirty != dirty:
+            worker.flush_records()
+            if self.blocked:
+                self.wakeup.notify_all()
         loop = self.loop
         if loop is not None and getattr(loop, "_ready", True):
             # The command scheduled work on the serving loop (a served client to
@@ -208,6 +225,18 @@ class Engine:
                 self.lock.release()
             if self.expirer is not threading.current_thread():
                 self.expirer.join(5)
+        self._close_files()
+
+    def _close_files(self):
+        """Flush the WAL, save if the save rules say so, and free the directory."""
+        durability = self.worker.durability
+        if durability is None or self.dirlock is None:
+            return
+        with self.lock:
+            durability.shutdown()
+            self.worker.durability = None
+        self.dirlock.release()
+        self.dirlock = None
 
 
 def _nothing():
@@ -226,6 +255,10 @@ def _expire_cycle(engine):
             ks.clock = int(time.time())
             ks.active_expire(budget_s=0.25 / hz)
             engine.tidy()
+            durability = engine.worker.durability
+            if durability is not None:
+                engine.worker.flush_records()
+                durability.tick()
 
 
 class _LockedSelector(selectors.DefaultSelector):

@@ -49,12 +49,13 @@ typedef struct {
     long long hits, misses, dirty, expired;
     Py_ssize_t forwarded;
     Sorted order;       /* the last SortedList written to, kept open for the next write */
+    PyObject *log;      /* mutation records are appended here, or NULL */
 } Batch;
 
 static PyObject *str_data, *str_expires, *str_atime, *str_clock;
 static PyObject *str_hits, *str_misses, *str_dirty, *str_expired_keys;
 static PyObject *reply_ok, *reply_pong, *reply_null2, *reply_null3, *reply_zero, *reply_one;
-static PyObject *reply_empty_array, *kw_hashtable;
+static PyObject *reply_empty_array, *kw_hashtable, *word_del, *word_srem;
 static PyObject *str_lists, *str_maxes, *str_index, *str_load, *str_len, *str_offset;
 static unsigned short crc16_table[256];
 
@@ -118,6 +119,25 @@ static int remove_key(Batch *b, PyObject *key)
     return 0;
 }
 
+/* Append the record [word, key] or [word, key, arg] to the batch's log. */
+static int log_record(Batch *b, PyObject *word, PyObject *key, PyObject *arg)
+{
+    PyObject *argv = PyList_New(arg ? 3 : 2);
+    if (!argv)
+        return FAILED;
+    Py_INCREF(word);
+    PyList_SET_ITEM(argv, 0, word);
+    Py_INCREF(key);
+    PyList_SET_ITEM(argv, 1, key);
+    if (arg) {
+        Py_INCREF(arg);
+        PyList_SET_ITEM(argv, 2, arg);
+    }
+    int rc = PyList_Append(b->log, argv);
+    Py_DECREF(argv);
+    return rc < 0 ? FAILED : 0;
+}
+
 /* The live value of key (borrowed) in *value, NULL if missing. An expired key is removed on
  * the way, without touching hit/miss stats. */
 static int lookup(Batch *b, PyObject *key, PyObject **value)
@@ -140,7 +160,7 @@ static int lookup(Batch *b, PyObject *key, PyObject **value)
                 b->have_now = 1;
             }
             if (overflow < 0 || (!overflow && when <= b->now)) {
-                if (remove_key(b, key) < 0)
+                if (remove_key(b, key) < 0 || (b->log && log_record(b, word_del, key, NULL) < 0))
                     return FAILED;
                 b->expired++;
                 return 0;
@@ -1127,6 +1147,8 @@ static int cmd_spop(Batch *b, PyObject **args, Py_ssize_t argc)
     if (rc == HANDLED) {
         b->dirty++;
         rc = emit_bulk(b, member);
+        if (rc == HANDLED && b->log && log_record(b, word_srem, key, member) < 0)
+            rc = FAILED;    /* a popped member is recorded as removed: replay can't draw it */
     }
     Py_DECREF(member);
     return rc;
@@ -2024,9 +2046,10 @@ static PyObject *run_batch(PyObject *module, PyObject *const *args, Py_ssize_t n
     Py_ssize_t start, i;
     long proto;
 
-    if (nargs != 8 && nargs != 9) {
+    if (nargs < 8 || nargs > 10) {
         PyErr_SetString(PyExc_TypeError,
-                        "run_batch(commands, start, out, db, ks, proto, owners, shard, fwd=None)");
+                        "run_batch(commands, start, out, db, ks, proto, owners, shard, fwd=None, "
+                        "log=None)");
         return NULL;
     }
     commands = args[0];
@@ -2060,7 +2083,14 @@ static PyObject *run_batch(PyObject *module, PyObject *const *args, Py_ssize_t n
         if (b.shard == -1 && PyErr_Occurred())
             return NULL;
     }
-    if (nargs == 9 && args[8] != Py_None) {
+    if (nargs == 10 && args[9] != Py_None) {
+        if (!PyList_Check(args[9])) {
+            PyErr_SetString(PyExc_TypeError, "log must be None or a list");
+            return NULL;
+        }
+        b.log = args[9];
+    }
+    if (nargs >= 9 && args[8] != Py_None) {
         if (!PyList_Check(args[8])) {
             PyErr_SetString(PyExc_TypeError, "fwd must be None or a list of lists");
             return NULL;
@@ -2100,9 +2130,13 @@ static PyObject *run_batch(PyObject *module, PyObject *const *args, Py_ssize_t n
         int owner = b.owners && cmd->keyed ? owner_of(&b, cmd, items, argc) : LOCAL, rc;
         if (owner == SPREAD)
             break;
-        if (owner == LOCAL || owner == b.shard)
+        if (owner == LOCAL || owner == b.shard) {
+            long long dirty = b.dirty;
             rc = cmd->run(&b, items, argc);
-        else if (b.fwd)
+            if (rc == HANDLED && b.log && b.dirty != dirty && cmd->run != cmd_spop &&
+                PyList_Append(b.log, argv) < 0)
+                rc = FAILED;
+        } else if (b.fwd)
             rc = forward(&b, owner, argv);
         else
             break;
@@ -2126,7 +2160,7 @@ done:
 
 static PyMethodDef fastpath_methods[] = {
     {"run_batch", (PyCFunction)(void (*)(void))run_batch, METH_FASTCALL,
-     "run_batch(commands, start, out, db, ks, proto, owners, shard, fwd=None)\n"
+     "run_batch(commands, start, out, db, ks, proto, owners, shard, fwd=None, log=None)\n"
      "    -> (next_index, executed, forwarded)\n\n"
      "C twin of fastcache.engine.fastpath.py_run_batch."},
     {NULL}
@@ -2153,6 +2187,7 @@ int native_add_fastpath(PyObject *module)
         !(reply_null2 = constant("$-1\r\n")) || !(reply_null3 = constant("_\r\n")) ||
         !(reply_zero = constant(":0\r\n")) || !(reply_one = constant(":1\r\n")) ||
         !(reply_empty_array = constant("*0\r\n")) ||
+        !(word_del = constant("DEL")) || !(word_srem = constant("SREM")) ||
         !(str_lists = intern("_lists")) || !(str_maxes = intern("_maxes")) ||
         !(str_index = intern("_index")) || !(str_load = intern("_load")) ||
         !(str_len = intern("_len")) || !(str_offset = intern("_offset")) ||

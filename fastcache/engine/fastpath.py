@@ -1,7 +1,7 @@
 """The hot path: parsed commands -> executed -> encoded replies, without the command table.
 
     next_index, executed, forwarded = run_batch(commands, start, out, db, ks, proto,
-                                                owners, shard, fwd=None)
+                                                owners, shard, fwd=None, log=None)
 
 runs consecutive commands from commands[start] (argv lists of bytes, as the request parser
 returns them) straight on db's dicts, appends each encoded reply (bytes) to the list out, and
@@ -58,6 +58,10 @@ Set.pop_random: random.choice over the members (the index, or the set's iteratio
 a small set without one), drawing through random.getrandbits of the random module's shared
 generator, so both twins and the normal path pop the same member from the same state and a
 seeded run can be compared exactly.
+
+With ``log`` (a list), every executed command that changed data appends its mutation record
+(engine/records.py): its own argv list, or for SPOP [b"SREM", key, member]; a key found
+expired on the way appends [b"DEL", key] first.
 
 Counters are added to ks once per call. "Now" is read once per call, at the first key with a
 TTL. The caller does what the command table would (statistics, MULTI queueing, pub/sub mode,
@@ -176,7 +180,7 @@ def _owner(owners, keys):
     return owner
 
 
-def py_run_batch(commands, start, out, db, ks, proto, owners, shard, fwd=None):
+def py_run_batch(commands, start, out, db, ks, proto, owners, shard, fwd=None, log=None):
     """The pure-Python run_batch; see the module docstring."""
     data, expires, atime = db.data, db.expires, db.atime
     clock = ks.clock
@@ -200,6 +204,8 @@ def py_run_batch(commands, start, out, db, ks, proto, owners, shard, fwd=None):
         del expires[key]
         atime.pop(key, None)
         expired += 1
+        if log is not None:
+            log.append([b"DEL", key])
         return None
 
     def for_write(key, value, op):
@@ -224,6 +230,7 @@ def py_run_batch(commands, start, out, db, ks, proto, owners, shard, fwd=None):
     i = start
     while i < n:
         argv = commands[i]
+        dirty_before = dirty
         op = _OPS.get(argv[0])
         if op is None:
             op = _OPS.get(argv[0].lower())
@@ -366,6 +373,9 @@ def py_run_batch(commands, start, out, db, ks, proto, owners, shard, fwd=None):
                     if not value:   # Redis drops an emptied list or set
                         remove(key)
                     append(_bulk(item))
+                    if op == SPOP and log is not None:
+                        log.append([b"SREM", key, item])
+                        dirty_before = dirty    # recorded already
             elif op == SADD:
                 value = for_write(key, value, op)
                 added = value.add_members(argv[2:])
@@ -458,6 +468,8 @@ def py_run_batch(commands, start, out, db, ks, proto, owners, shard, fwd=None):
             append(_PONG)
         else:       # ECHO
             append(_bulk(argv[1]))
+        if log is not None and dirty != dirty_before:
+            log.append(argv)
         i += 1
     if hits:
         ks.hits += hits

@@ -42,6 +42,8 @@ class Keyspace:
         # Keyspace notifications: the enabled classes, and where events go.
         self.notify_flags = 0
         self.publish_event = None  # fn(event, db id, key), set by the server
+        # Mutation records (engine/records.Journal) while something keeps them.
+        self.journal = None
 
     # -- reads -------------------------------------------------------------
 
@@ -124,6 +126,8 @@ class Keyspace:
     def expire_key(self, db, key):
         self._remove(db, key)
         self.expired_keys += 1
+        if self.journal is not None:
+            self.journal.log(db.id, [b"DEL", key])
         if self.notify_flags:
             self.notify(EXPIRED, "expired", db, key)
         if self.watched:

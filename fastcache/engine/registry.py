@@ -17,7 +17,7 @@ SPLIT_OK = "ok"            # MSET: OK once every part said OK
 class Command:
     __slots__ = ("name", "arity", "flags", "first_key", "last_key", "step",
                  "handler", "get_keys", "route", "split", "merge", "group",
-                 "since", "summary", "subcommands", "parent", "acl", "tips", "fast")
+                 "since", "summary", "subcommands", "parent", "acl", "tips", "fast", "recorded")
 
     def __init__(self, name, arity, flags, first_key, last_key, step, handler,
                  get_keys, route, split, merge, group, since, summary, acl, tips):
@@ -25,6 +25,9 @@ class Command:
         self.arity = arity
         self.flags = frozenset(flags.split())
         self.fast = "fast" in self.flags
+        # Its changes become mutation records (a blocking command's are those of
+        # the non-blocking form it runs; see engine/records.py).
+        self.recorded = "write" in self.flags and "blocking" not in self.flags
         self.first_key, self.last_key, self.step = first_key, last_key, step
         self.handler = handler
         self.get_keys = get_keys

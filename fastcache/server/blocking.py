@@ -93,6 +93,20 @@ ATTEMPTS = {"pop": _try_pop, "move": _try_move, "mpop": _try_mpop,
             "zpop": _try_zpop, "zmpop": _try_zmpop}
 
 
+def _record_of(kind, keys, args, result):
+    """The deterministic record of a served attempt (engine/records.py)."""
+    if kind == "move":
+        return _lmove_argv(keys[0], args[0], args[1], args[2])
+    key = result[0]
+    if kind == "pop":
+        return [b"LPOP" if args[0] else b"RPOP", key]
+    if kind == "mpop":
+        return [b"LPOP" if args[0] else b"RPOP", key, b"%d" % len(result[1])]
+    if kind == "zpop":
+        return [b"ZREM", key, result[1]]
+    return [b"ZREM", key] + [member for member, _ in result[1]]
+
+
 def written_keys(kind, keys, args):
     """Keys an attempt may change (their waiters and watchers must hear of it)."""
     return list(keys) + [args[0]] if kind == "move" else list(keys)
@@ -107,6 +121,8 @@ def attempt(worker, dbid, spec):
     except CommandError as exc:
         return Error(exc.message)
     if ks.dirty != dirty:
+        if ks.journal is not None:
+            ks.journal.log(dbid, _record_of(kind, keys, args, result))
         changed = written_keys(kind, keys, args)
         if ks.watched:
             for key in changed:

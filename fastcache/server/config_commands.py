@@ -30,7 +30,6 @@ CONFIG_ACL = "@admin @slow @dangerous"
 COMPAT = {
     "maxmemory": "0",
     "maxmemory-policy": "noeviction",
-    "appendonly": "no",
     "cluster-enabled": "no",
 }
 

@@ -190,9 +190,14 @@ class ClientConnection(asyncio.Protocol):
         path handles; the index it stopped at."""
         worker = self.worker
         replies = self.replies
+        journal = worker.ks.journal
+        log = None
+        if journal is not None:
+            journal.use_db(self.ctx.db.id)
+            log = journal.entries
         stop, executed, forwarded = run_batch(
             commands, i, replies.out, self.ctx.db, worker.ks, self.ctx.proto,
-            worker.fast_owners, worker.index, replies.fwd)
+            worker.fast_owners, worker.index, replies.fwd, log)
         if forwarded:
             replies.nfwd += forwarded
         if stop > i:
@@ -322,6 +327,7 @@ class ClientConnection(asyncio.Protocol):
 
     def _write(self, data):
         if self.transport is not None:
+            self.worker.flush_records()
             self.worker.stats.net_output_bytes += len(data)
             self.transport.write(data)
 

@@ -14,6 +14,7 @@ import pickle
 from fastcache.engine.context import Context
 from fastcache.engine.dispatch import run as run_command
 from fastcache.engine.keyspace import Keyspace
+from fastcache.persistence.apply import put_record
 
 _txn_ids = itertools.count(1)
 
@@ -42,6 +43,9 @@ def store_keys(worker, entries, events=()):
                 ks.delete(db, key)
             else:
                 ks.set(db, key, value, expire_at)
+            if ks.journal is not None:
+                ks.journal.log(dbnum, [b"DEL", key] if value is None
+                               else put_record(key, value, expire_at))
             if ks.watched:
                 ks.touch(dbnum, key)
             worker.keys_changed(dbnum, [key])

@@ -75,6 +75,8 @@ def debug_populate(ctx, argv):
         if size:
             value = value[:size].ljust(size, b"\0")
         ks.set(db, key, value)
+        if ks.journal is not None:   # DEBUG is no write command: record its keys here
+            ks.journal.log(db.id, [b"SET", key, value])
     return OK
 
 

@@ -116,6 +116,10 @@ class PeerServer(_Batched):
         super().__init__()
         self.worker = worker
 
+    def _flush(self):
+        self.worker.flush_records()  # a forwarded write's record is on file before its reply
+        super()._flush()
+
     def data_received(self, data):
         worker = self.worker
         for frame in self.reader.feed(data):

@@ -1,9 +1,10 @@
 """The supervisor: binds the port, forks one worker per shard, waits.
 
 Workers are forked after the listening sockets exist, so a busy port is
-reported once, before anything starts. A worker that dies stops the whole
-server with a non-zero exit: it never serves a partial keyspace. A worker
-that exits cleanly (SHUTDOWN) stops the others cleanly.
+reported once, before anything starts. A worker that dies stops every
+worker, so the server never serves a partial keyspace; with appendonly on
+they are started again and recover from disk, otherwise the server exits
+non-zero. A worker that exits cleanly (SHUTDOWN) stops the others cleanly.
 """
 import errno
 import os
@@ -15,7 +16,14 @@ import traceback
 from multiprocessing.sharedctypes import RawArray
 
 from fastcache import __version__, log
+from fastcache.persistence import datadir
+from fastcache.persistence.recovery import RecoveryError
 from fastcache.server import worker as worker_module
+
+# A crashed worker brings every worker back from disk (appendonly yes), but
+# no more than MAX_RESTARTS times in RESTART_WINDOW seconds.
+MAX_RESTARTS = 5
+RESTART_WINDOW = 60
 
 
 class StartupError(Exception):
@@ -72,6 +80,10 @@ class Supervisor:
         self.children = {}
         self.stopping = False
         self.exit_code = 0
+        self.lock = None
+        self.generation = 0
+        self.crashed = False
+        self.restarts = []
 
     def run(self):
         config = self.config
@@ -79,17 +91,38 @@ class Supervisor:
         try:
             os.makedirs(config["dir"], exist_ok=True)
             listeners, port = bind_all(config)
-        except (StartupError, OSError) as exc:
+            self.lock = datadir.DirLock(config["dir"], "fastcache-server port %d" % port)
+            datadir.prepare(config["dir"], config["shards"], config["databases"],
+                            config["aof-load-truncated"])
+        except (StartupError, OSError, datadir.DataDirError, RecoveryError) as exc:
             log.warning(str(exc))
             return 1
         shards = config["shards"]
         log.info("fastcache %s starting: port=%d shards=%d pid=%d"
                  % (__version__, port, shards, os.getpid()))
-        shared = RawArray("l", shards)
-        instance = "%d-%d" % (os.getpid(), port)
-        ready_r, ready_w = os.pipe()
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
+        # The supervisor keeps the listening sockets: connections queue while
+        # workers restart.
+        while self._run_workers(listeners, port) and self._may_restart():
+            log.warning("Restarting every worker; each recovers its shard from disk")
+            self.exit_code = 0
+            self.stopping = False
+        for socks in listeners:
+            for sock in socks:
+                sock.close()
+        log.info("fastcache is now ready to exit, bye bye..." if self.exit_code == 0
+                 else "fastcache stopped because a worker failed")
+        return self.exit_code
+
+    def _run_workers(self, listeners, port):
+        """Fork the workers and wait for them all to exit; True if one crashed
+        after start-up (a restart may bring the data back from disk)."""
+        shards = self.config["shards"]
+        shared = RawArray("l", shards)
+        self.generation += 1
+        instance = "%d-%d-%d" % (os.getpid(), port, self.generation)
+        ready_r, ready_w = os.pipe()
         for index in range(shards):
             pid = os.fork()
             if pid == 0:
@@ -97,16 +130,25 @@ class Supervisor:
                 os._exit(self._child(index, listeners[index], shared, instance, ready_w))
             self.children[pid] = index
         os.close(ready_w)
-        for socks in listeners:
-            for sock in socks:
-                sock.close()
-        if self._wait_ready(ready_r, shards):
+        started = self._wait_ready(ready_r, shards)
+        if started:
             log.info("Ready to accept connections tcp")
         os.close(ready_r)
+        self.crashed = False
         self._reap()
-        log.info("fastcache is now ready to exit, bye bye..." if self.exit_code == 0
-                 else "fastcache stopped because a worker failed")
-        return self.exit_code
+        return started and self.crashed
+
+    def _may_restart(self):
+        """Only a persistent server comes back by itself, and not in a crash loop."""
+        if not self.config["appendonly"]:
+            return False
+        now = time.monotonic()
+        self.restarts = [t for t in self.restarts if now - t < RESTART_WINDOW] + [now]
+        if len(self.restarts) > MAX_RESTARTS:
+            log.warning("Workers crashed %d times in %d seconds; giving up"
+                        % (len(self.restarts), RESTART_WINDOW))
+            return False
+        return True
 
     def _child(self, index, socks, shared, instance, ready_w):
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -117,7 +159,7 @@ class Supervisor:
             traceback.print_exc()
             return 1
 
-    def _wait_ready(self, fd, count, timeout=60.0):
+    def _wait_ready(self, fd, count, timeout=600.0):
         got = b""
         deadline = time.monotonic() + timeout
         while got.count(b"\n") < count and not self.stopping:
@@ -171,6 +213,7 @@ class Supervisor:
                 pid, code = next(iter(verdict.items()))
                 log.warning("Shard %d (pid %d) died with status %d; stopping the server so it "
                             "never serves a partial keyspace" % (self.children[pid], pid, code))
+                self.crashed = True
                 self._stop_all(1)
             for pid in verdict:
                 self.children.pop(pid, None)

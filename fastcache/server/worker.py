@@ -16,12 +16,15 @@ from fastcache.engine import notify, watch
 from fastcache.engine.context import Context
 from fastcache.engine.errors import CommandError
 from fastcache.engine.fastpath import run_batch
+from fastcache.persistence.recovery import RecoveryError
 from fastcache.engine.keyspace import Keyspace
+from fastcache.engine.records import record_command
 from fastcache.engine.registry import resolve
 from fastcache.engine.slots import key_slot, slot_table
 from fastcache.protocol.encoder import ENCODERS
 from fastcache.protocol.replies import Error
 from fastcache.server import blocking, peers, pubsub, transactions
+from fastcache.server.durability import Durability
 from fastcache.server import commands as _families  # noqa: F401 (registers the server's commands)
 from fastcache.server.slowlog import SlowLog
 from fastcache.server.stats import Stats
@@ -31,7 +34,7 @@ UNTIMED_FLOOR_NS = 1_000_000
 
 
 class Worker:
-    def __init__(self, index, config, listeners, shared, instance):
+    def __init__(self, index, config, listeners, shared, instance, persist=True):
         self.index = index
         self.config = config
         self.nshards = config["shards"]
@@ -47,6 +50,9 @@ class Worker:
         self.slowlog = SlowLog(config)
         self.pubsub = pubsub.Registry()
         self.waiters = blocking.Waiters()
+        # An Error every write gets instead of running (MISCONF while the disk fails).
+        self.refuse_writes = None
+        self.durability = Durability(self) if persist else None
         self.apply_config()
         self.started = time.time()
         self.next_client = 0
@@ -59,6 +65,7 @@ class Worker:
         self.stopping = None
         self.servers = []
         self.orphaned = False
+        self.save_on_shutdown = None    # SHUTDOWN SAVE/NOSAVE; None: as the save rules say
 
     # -- start-up ------------------------------------------------------------
 
@@ -115,7 +122,14 @@ class Worker:
         events = self.config["notify-keyspace-events"]
         self.ks.notify_flags = events if events & (notify.KEYSPACE | notify.KEYEVENT) else 0
         self.ks.publish_event = self.publish_event
-        self.untimed_fast = self.slow_ns >= UNTIMED_FLOOR_NS and not self.ks.notify_flags
+        self.untimed_fast = (self.slow_ns >= UNTIMED_FLOOR_NS and not self.ks.notify_flags
+                             and self.refuse_writes is None)
+
+    def flush_records(self):
+        """Put pending mutation records in the WAL: called before any reply leaves."""
+        durability = self.durability
+        if durability is not None and durability.journal is not None and durability.journal.entries:
+            durability.flush()
 
     def publish_event(self, event, dbid, key):
         """A keyspace notification, published to the subscribers on every worker."""
@@ -139,6 +153,9 @@ class Worker:
         self.ks.clock = int(time.time())
         if self.lock is None:
             self.ks.active_expire(budget_s=0.25 / hz)
+        if self.durability is not None:
+            self.flush_records()
+            self.durability.tick()
         timeout = self.config["timeout"]
         if timeout:
             idle_since = time.monotonic() - timeout
@@ -211,8 +228,11 @@ class Worker:
         """Run a resolved command on this shard: timing for the slowlog,
         statistics, and the versions of WATCHed keys it changed."""
         ks = self.ks
+        if self.refuse_writes is not None and "write" in cmd.flags:
+            return self.refuse_writes
         watched = bool(ks.watched)
         dirty_before = ks.dirty
+        db = ctx.db
         if watched:
             doomed = watch.doomed_by(ks, ctx, cmd, argv)
         timed = not (part or (cmd.fast and self.untimed_fast))
@@ -231,6 +251,8 @@ class Worker:
             if elapsed >= self.slow_ns:
                 self.slowlog.observe(elapsed // 1000, argv, ctx.client)
         self.stats.commands += 1
+        if ks.journal is not None and ks.dirty != dirty_before and cmd.recorded:
+            record_command(ks.journal, ks, db, cmd, argv, reply)
         if watched and ks.dirty != dirty_before:
             watch.touch_changed(ks, ctx, cmd, argv, doomed)
         if self.waiters.by_key and ks.dirty != dirty_before:
@@ -283,9 +305,15 @@ def _peer_batch(worker, payload, txn):
     out = []
     i, n = 0, len(argvs)
     fast = worker.untimed_fast and not worker.ks.watched and not worker.waiters.by_key
+    journal = worker.ks.journal
     while i < n:
         if fast:
-            i, executed, _ = run_batch(argvs, i, out, ctx.db, worker.ks, proto, None, worker.index)
+            log = None
+            if journal is not None:
+                journal.use_db(dbnum)
+                log = journal.entries
+            i, executed, _ = run_batch(argvs, i, out, ctx.db, worker.ks, proto, None, worker.index,
+                                       None, log)
             worker.stats.commands += executed
             if i >= n:
                 break
@@ -373,8 +401,14 @@ def run(index, config, listeners, shared, instance, ready_fd):
         os.close(ready_fd)
 
     try:
+        worker.durability.start()
+    except RecoveryError as exc:
+        log.warning("Shard %d cannot start: %s" % (index, exc))
+        return 1
+    try:
         return loop.run_until_complete(worker.serve(ready)) or 0
     finally:
         for conn in list(worker.clients.values()):
             conn.close()
+        worker.durability.shutdown(worker.save_on_shutdown)
         loop.close()

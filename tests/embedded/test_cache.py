@@ -38,11 +38,6 @@ def test_db_out_of_range():
         Cache(databases=2, db=2)
 
 
-def test_persistence_is_not_there_yet():
-    with pytest.raises(NotImplementedError, match="persistence"):
-        Cache(path="/tmp/somewhere")
-
-
 def test_select_switches_the_handle_db():
     with Cache() as c:
         c.set("k", "zero")

@@ -1084,7 +1084,8 @@ def test_native_stops_on_input_outside_the_contract(commands):
     lambda db, ks: native_run_batch([], 0, [], db, ks, 2, OWNERS, 0, ([], [])),
     lambda db, ks: native_run_batch([[b"GET", b"a"]], 0, [], db, ks, 2, OWNERS, 0, [[]]),
     lambda db, ks: native_run_batch([[b"GET", b"a"]], 0, [], db, ks, 2, OWNERS, 0, [[], ()]),
-    lambda db, ks: native_run_batch([], 0, [], db, ks, 2, OWNERS, 0, None, None),
+    lambda db, ks: native_run_batch([], 0, [], db, ks, 2, OWNERS, 0, None, None, None),
+    lambda db, ks: native_run_batch([], 0, [], db, ks, 2, OWNERS, 0, None, ()),
 ])
 def test_native_rejects_bad_arguments(call):
     ctx = new_ctx()

@@ -20,7 +20,7 @@ SHARED_DEFAULTS = [
 ]
 
 # Keys whose values differ between the two test servers (or only fastcache has).
-DIFFERENT = {"port", "dir", "save", "bind", "logfile", "shards"}
+DIFFERENT = {"port", "dir", "save", "bind", "logfile", "shards", "snapshot-zstd-level"}
 
 
 def test_get_matches_redis(pair):

@@ -1,0 +1,304 @@
+"""A worker's persistence: recovery at start, the WAL, and snapshots.
+
+The worker calls flush() before any reply leaves (so appendfsync's promises
+hold), tick() from its cron, and shutdown() on the way out. A background
+snapshot forks the worker: the child writes the copy-on-write image of the
+shard while the parent goes on serving.
+"""
+import os
+import signal
+import time
+import traceback
+
+from fastcache import log
+from fastcache.engine.records import Journal
+from fastcache.persistence import snapshot, walfile
+from fastcache.persistence.recovery import recover, shard_dir
+from fastcache.persistence.wal import Wal
+from fastcache.persistence.walfile import encode_payload, frame
+from fastcache.protocol.replies import Error
+
+BGSAVE_RETRY_DELAY = 5     # seconds before a failed background save is retried (Redis's)
+MISCONF_AOF = "MISCONF Errors writing to the AOF file: %s"
+MISCONF_RDB = ("MISCONF Redis is configured to save RDB snapshots, but it's currently unable "
+               "to persist to disk. Commands that may modify the data set are disabled, because "
+               "this instance is configured to report errors during writes if RDB snapshotting "
+               "fails (stop-writes-on-bgsave-error option). Please check the Redis logs for "
+               "details about the RDB error.")
+
+
+class Durability:
+    def __init__(self, worker):
+        self.worker = worker
+        self.config = worker.config
+        self.ks = worker.ks
+        self.index = worker.index
+        self.dir = shard_dir(self.config, worker.index)
+        self.seq = 0                  # the last record's sequence when there is no journal
+        self.journal = None
+        self.wal = None
+        self.loading_seconds = 0.0
+        # snapshots, with Redis's INFO names in mind
+        self.lastsave = int(time.time())
+        self.last_bgsave_ok = True
+        self.last_bgsave_try = 0.0
+        self.last_bgsave_seconds = -1
+        self.bgsave_started = None
+        self.child = None             # (pid, seq, dirty at fork)
+        self.saves = 0
+        self.snapshot_bytes = 0
+        self.wal_base = 0             # wal.written_bytes at the last snapshot
+        self.loaded_keys = 0
+        # Which of Redis's two child kinds the running snapshot stands for: "rdb"
+        # (BGSAVE, save rules) or "aof" (BGREWRITEAOF, WAL growth, appendonly on),
+        # and one asked for while a child ran (BGSAVE SCHEDULE, a rewrite in EXEC).
+        self.child_kind = None
+        self.scheduled = None
+        self.rewrites = 0
+        self.last_rewrite_ok = True
+        self.last_rewrite_seconds = -1
+        self.rewrite_failures = 0     # consecutive
+        self.saved_for_shutdown = False
+
+    # -- start -------------------------------------------------------------------
+
+    def start(self):
+        """Recover the shard, then start the WAL if appendonly is on. Raises
+        RecoveryError when the files are not loadable."""
+        loaded = recover(self.ks, self.dir, self.index, self.config["aof-load-truncated"])
+        self.seq = loaded.seq
+        self.loading_seconds = loaded.seconds
+        self.ks.dirty = 0
+        keys = self.loaded_keys = sum(len(db.data) for db in self.ks.dbs)
+        if loaded.snapshot_path is not None or loaded.records:
+            log.info("Shard %d loaded %d keys in %.3f seconds (snapshot at %d, %d WAL records)"
+                     % (self.index, keys, loaded.seconds, loaded.snapshot_seq, loaded.records))
+        if loaded.snapshot_path is not None:
+            self.snapshot_bytes = os.path.getsize(loaded.snapshot_path)
+        if self.config["appendonly"]:
+            self.enable_wal()
+
+    def enable_wal(self):
+        self.journal = Journal(self.seq)
+        self.ks.journal = self.journal
+        self.wal = Wal(self.dir, self.index, self.config["appendfsync"])
+        self.wal.open(self.seq + 1)
+        self.wal_base = 0
+
+    def disable_wal(self):
+        self.flush()
+        self.seq = self.journal.seq   # later snapshots are named after the last record
+        self.wal.close()
+        self.ks.journal = self.journal = self.wal = None
+
+    def current_seq(self):
+        return self.journal.seq if self.journal is not None else self.seq
+
+    # -- the WAL -----------------------------------------------------------------
+
+    def flush(self):
+        """Hand the pending records to the WAL (fsynced under appendfsync always)."""
+        journal = self.journal
+        if journal is None or not journal.entries:
+            return
+        records = journal.take()
+        if not records:
+            return
+        blob = b"".join([frame(seq, encode_payload(dbid, argv)) for seq, dbid, argv in records])
+        if not self.wal.write(blob, records[-1][0]):
+            self._refresh_refusal()
+
+    def _refresh_refusal(self):
+        worker = self.worker
+        if self.wal is not None and self.wal.error is not None:
+            worker.refuse_writes = Error(MISCONF_AOF % self.wal.error)
+        elif (not self.last_bgsave_ok and self.config["stop-writes-on-bgsave-error"]
+              and self.config["save"]):
+            worker.refuse_writes = Error(MISCONF_RDB)
+        else:
+            worker.refuse_writes = None
+        worker.apply_config()
+
+    # -- cron --------------------------------------------------------------------
+
+    def tick(self):
+        if self.wal is not None and self.wal.error is not None:
+            self.wal.retry()
+            if self.wal.error is None:
+                self._refresh_refusal()
+        if self.child is not None:
+            self._reap_child()
+        if self.child is None:
+            if self.scheduled is not None:
+                self.bgsave(self.scheduled)
+            else:
+                self._maybe_autosave()
+
+    def _maybe_autosave(self):
+        now = time.time()
+        ks = self.ks
+        retry_ok = self.last_bgsave_ok or now - self.last_bgsave_try > BGSAVE_RETRY_DELAY
+        if not retry_ok:
+            return
+        for seconds, changes in self.config["save"]:
+            if ks.dirty >= changes and now - self.lastsave > seconds:
+                log.info("%d changes in %d seconds. Saving..." % (changes, seconds))
+                self.bgsave()
+                return
+        wal = self.wal
+        if wal is not None:
+            growth = wal.written_bytes - self.wal_base
+            pct = self.config["auto-aof-rewrite-percentage"]
+            if pct and growth >= self.config["auto-aof-rewrite-min-size"] \
+                    and growth >= self.snapshot_bytes * pct / 100:
+                log.info("WAL grew by %d bytes since the last snapshot: saving" % growth)
+                self.bgsave("aof")
+
+    # -- snapshots ---------------------------------------------------------------
+
+    def _prepare_snapshot(self):
+        """Put every record so far on file and seal the segment; the seq to save at."""
+        self.flush()
+        seq = self.current_seq()
+        if self.wal is not None:
+            self.wal.rotate(seq + 1)
+        return seq
+
+    def save(self):
+        """SAVE: a snapshot written in the foreground. True on success."""
+        if self.child is not None:
+            return False
+        seq = self._prepare_snapshot()
+        started = time.monotonic()
+        dirty = self.ks.dirty
+        try:
+            path = snapshot.write_snapshot(self.dir, self.index, seq, self.ks,
+                                           self.config["snapshot-zstd-level"])
+        except OSError as exc:
+            log.warning("Failed saving shard %d: %s" % (self.index, exc))
+            self._saved(False, seq, dirty, started)
+            return False
+        self._saved(True, seq, dirty, started, path)
+        return True
+
+    def bgsave(self, kind="rdb"):
+        """BGSAVE (kind "rdb") or a WAL rewrite ("aof"): fork; False if a child
+        is already running or the fork failed."""
+        if self.child is not None:
+            return False
+        self.scheduled = None
+        seq = self._prepare_snapshot()
+        self.last_bgsave_try = time.time()
+        try:
+            pid = os.fork()
+        except OSError as exc:
+            log.warning("Can't save in background: fork: %s" % exc.strerror)
+            self.last_bgsave_ok = False
+            return False
+        if pid == 0:
+            os._exit(self._child_main(seq))
+        log.info("Background saving started by pid %d" % pid)
+        self.child = (pid, seq, self.ks.dirty, time.monotonic())
+        self.child_kind = kind
+        return True
+
+    def _child_main(self, seq):
+        try:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            snapshot.write_snapshot(self.dir, self.index, seq, self.ks,
+                                    self.config["snapshot-zstd-level"])
+            return 0
+        except BaseException:
+            traceback.print_exc()
+            return 1
+
+    def _reap_child(self, block=False):
+        pid, seq, dirty, started = self.child
+        try:
+            done, status = os.waitpid(pid, 0 if block else os.WNOHANG)
+        except ChildProcessError:
+            done, status = pid, 1 << 8
+        if done == 0:
+            return
+        self.child = None
+        ok = os.waitstatus_to_exitcode(status) == 0
+        log.info("Background saving %s" % ("terminated with success" if ok else "error"))
+        path = os.path.join(self.dir, snapshot.snapshot_name(seq)) if ok else None
+        self._saved(ok, seq, dirty, started, path)
+        if self.child_kind == "aof":
+            self._rewritten(ok)
+        self.child_kind = None
+
+    def _rewritten(self, ok):
+        self.last_rewrite_ok = ok
+        self.last_rewrite_seconds = self.last_bgsave_seconds
+        if ok:
+            self.rewrites += 1
+            self.rewrite_failures = 0
+        else:
+            self.rewrite_failures += 1
+
+    def wait_child(self):
+        """Let a running background save finish (SAVE waits for a rewrite)."""
+        if self.child is not None:
+            self._reap_child(block=True)
+
+    def _saved(self, ok, seq, dirty, started, path=None):
+        self.last_bgsave_seconds = int(time.monotonic() - started)
+        self.last_bgsave_ok = ok
+        if ok:
+            self.lastsave = int(time.time())
+            self.ks.dirty -= dirty
+            self.saves += 1
+            self.snapshot_bytes = os.path.getsize(path) if path and os.path.exists(path) else 0
+            snapshot.remove_older(self.dir, seq)
+            self._drop_wal_upto(seq)
+        self._refresh_refusal()
+
+    def _drop_wal_upto(self, seq):
+        if self.wal is not None:
+            self.wal.drop_covered(seq)
+            self.wal_base = self.wal.written_bytes
+            return
+        for first, path in walfile.list_segments(self.dir):   # left from an appendonly run
+            if first <= seq:
+                os.remove(path)
+
+    def kill_child(self):
+        if self.child is not None:
+            try:
+                os.kill(self.child[0], signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self._reap_child(block=True)
+
+    # -- stop --------------------------------------------------------------------
+
+    def save_for_shutdown(self, save=None):
+        """SHUTDOWN's final save, made before the command answers so that a
+        failure can refuse the shutdown, as Redis does. True if it worked (or
+        none was wanted) and the WAL holds every record."""
+        self.kill_child()
+        self.scheduled = None
+        if save is None:
+            save = bool(self.config["save"])
+        ok = self.save() if save else True
+        self.flush()
+        if self.wal is not None and self.wal.error is not None:
+            ok = False
+        self.saved_for_shutdown = ok and save
+        return ok
+
+    def shutdown(self, save=None):
+        """Flush the WAL and, when save rules exist (or save is True), save a
+        snapshot, unless SHUTDOWN saved already and nothing changed since."""
+        self.kill_child()
+        if save is None:
+            save = bool(self.config["save"])
+        if save and not (self.saved_for_shutdown and self.ks.dirty == 0):
+            self.save()
+        if self.wal is not None:
+            self.flush()
+            self.wal.close()
+
