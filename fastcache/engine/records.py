@@ -103,8 +103,8 @@ def _hincrbyfloat(ks, db, argv, reply):
 
 
 def _spop(ks, db, argv, reply):
-    members = reply if type(reply) is list else [reply]
-    return [[b"SREM", argv[1]] + list(members)]
+    members = [reply] if type(reply) is bytes else list(reply)   # one member, or an array/set
+    return [[b"SREM", argv[1]] + members]
 
 
 REWRITES = {

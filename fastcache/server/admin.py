@@ -1,16 +1,20 @@
-"""Server commands that act on the whole server: SHUTDOWN, TIME, LASTSAVE, SLOWLOG."""
+"""Server commands that act on the whole server: SHUTDOWN, TIME, SLOWLOG."""
+import asyncio
 import time
 
+from fastcache import log
 from fastcache.engine import errors
 from fastcache.engine.args import parse_int
 from fastcache.engine.errors import CommandError
 from fastcache.engine.keys import help_reply
 from fastcache.engine.registry import ALL, command, container
-from fastcache.protocol.replies import OK
+from fastcache.protocol.replies import OK, Error
+from fastcache.server import crossshard, fanout
 
 SERVER = "server"
 ADMIN_ACL = "@admin @slow @dangerous"
 _SHUTDOWN_FLAGS = {b"nosave", b"save", b"now", b"force"}
+SHUTDOWN_FAILED = "ERR Errors trying to SHUTDOWN. Check logs."
 
 
 def help_subcommand(parent, lines, since, group=SERVER, acl="@slow"):
@@ -35,31 +39,66 @@ def server_of(ctx, name):
     return ctx.server
 
 
-def _shutdown_flags(argv):
-    """SHUTDOWN's options as a set of lowercase words; raises on Redis's syntax errors."""
+def _shutdown_save(argv):
+    """SHUTDOWN's save choice (True: SAVE, False: NOSAVE, None: as the save
+    rules say) and whether FORCE was given. Raises Redis's errors for bad
+    words, and for ABORT: a shutdown starts and ends within the command, so
+    none is ever pending."""
     words = {a.lower() for a in argv[1:]}
     if not words <= _SHUTDOWN_FLAGS | {b"abort"}:
         raise CommandError(errors.SYNTAX)
     if (b"abort" in words and len(words) > 1) or {b"save", b"nosave"} <= words:
         raise CommandError(errors.SYNTAX)
-    return words
+    if b"abort" in words:
+        raise CommandError("ERR No shutdown in progress.")
+    save = True if b"save" in words else False if b"nosave" in words else None
+    return save, b"force" in words
 
 
-@command("shutdown", -1, "admin noscript loading stale no_multi allow_busy", group=SERVER,
+@command("shutdown", -1, "admin noscript loading stale no_multi allow_busy", route=ALL,
+         group=SERVER,
          summary="Synchronously save the dataset to disk and then shut down the server",
          acl=ADMIN_ACL)
 def shutdown(ctx, argv):
-    words = _shutdown_flags(argv)
-    if b"abort" in words:
-        # A shutdown starts and finishes within this command: none is ever pending.
-        raise CommandError("ERR No shutdown in progress.")
+    """One shard's part: its final save, before anything stops, so a failure
+    can still refuse the shutdown. _route_shutdown then stops the server."""
+    save, force = _shutdown_save(argv)
     worker = server_of(ctx, "SHUTDOWN")
-    # Nothing to save before stopping yet (no persistence). This worker exits
-    # cleanly and the supervisor then stops the others; the client gets no reply.
+    durability = worker.durability
+    if durability is not None and not durability.save_for_shutdown(save):
+        if not force:
+            log.warning("Error trying to save shard %d, can't exit." % worker.index)
+            raise CommandError(SHUTDOWN_FAILED)
+        log.warning("Error trying to save shard %d: exiting anyway (FORCE)." % worker.index)
+    worker.save_on_shutdown = save   # for the save at exit (only if writes came in since)
+    return OK
+
+
+def _route_shutdown(conn, cmd, argv):
+    try:
+        _shutdown_save(argv)
+    except CommandError as exc:
+        conn.push(conn.encode(Error(exc.message)))
+        return
+    conn.run_async(_shutdown_everywhere(conn, argv))
+
+
+async def _shutdown_everywhere(conn, argv):
+    """Every shard saves; if all did, this worker exits cleanly and the
+    supervisor stops the others. The client gets no reply, as from Redis."""
+    worker = conn.worker
+    replies = await asyncio.gather(*[crossshard.ask(conn, shard, argv, None)
+                                     for shard in range(worker.nshards)])
+    for reply in replies:
+        if type(reply) is Error:
+            return reply
     worker.shutdown(0)
-    ctx.client.closing = True
-    ctx.client.close()
+    conn.closing = True
+    conn.close()
     return None
+
+
+fanout.ROUTERS["shutdown"] = _route_shutdown
 
 
 @command("time", 1, "loading stale fast", group=SERVER, since="2.6.0",
@@ -68,14 +107,6 @@ def shutdown(ctx, argv):
 def time_(ctx, argv):
     micros = time.time_ns() // 1000
     return [b"%d" % (micros // 1000000), b"%d" % (micros % 1000000)]
-
-
-@command("lastsave", 1, "loading stale fast", route=ALL, merge=min, group=SERVER,
-         summary="Get the UNIX time stamp of the last successful save to disk",
-         acl="@admin @fast @dangerous", tips="nondeterministic_output")
-def lastsave(ctx, argv):
-    # No persistence yet: like Redis without a save, the time the server started.
-    return int(ctx.server.started) if ctx.server is not None else int(time.time())
 
 
 # -- SLOWLOG -------------------------------------------------------------------------

@@ -2,5 +2,5 @@
 command table, next to the engine's families (engine/dispatch.py)."""
 from fastcache.server import (  # noqa: F401
     admin, blocking, client_commands, command_docs, config_commands, connection_commands, debug,
-    info, pubsub, transactions,
+    info, persistence_commands, pubsub, transactions,
 )

@@ -175,8 +175,37 @@ def _apply_limits(worker, config):
         conn.parser.max_query_buffer = config["client-query-buffer-limit"]
 
 
+def _apply_persistence(worker, config):
+    """appendonly, appendfsync and the save rules take effect at once, as in Redis."""
+    durability = worker.durability
+    if durability is None:
+        return
+    if config["appendonly"] and durability.wal is None:
+        try:
+            durability.enable_wal()
+        except OSError as exc:
+            config.set("appendonly", "no")
+            raise _set_failed("appendonly", exc.strerror) from None
+        # Redis rewrites the AOF at once: the snapshot plus the WAL after it
+        # then hold everything. Until the snapshot is on disk, a crash replays
+        # the WAL over the previous snapshot.
+        if durability.child is not None or worker.lock is not None:
+            durability.scheduled = "aof"
+        else:
+            durability.bgsave("aof")
+    elif not config["appendonly"] and durability.wal is not None:
+        durability.disable_wal()
+    if durability.wal is not None:
+        durability.wal.set_policy(config["appendfsync"])
+    durability.refresh_refusal()
+
+
 _APPLY = {
     "hz": _apply_hz,
+    "appendonly": _apply_persistence,
+    "appendfsync": _apply_persistence,
+    "save": _apply_persistence,
+    "stop-writes-on-bgsave-error": _apply_persistence,
     "loglevel": _apply_loglevel,
     "proto-max-bulk-len": _apply_limits,
     "client-query-buffer-limit": _apply_limits,

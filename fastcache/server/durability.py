@@ -79,10 +79,11 @@ class Durability:
             self.enable_wal()
 
     def enable_wal(self):
+        wal = Wal(self.dir, self.index, self.config["appendfsync"])
+        wal.open(self.seq + 1)      # first: if the disk refuses, nothing has changed
+        self.wal = wal
         self.journal = Journal(self.seq)
         self.ks.journal = self.journal
-        self.wal = Wal(self.dir, self.index, self.config["appendfsync"])
-        self.wal.open(self.seq + 1)
         self.wal_base = 0
 
     def disable_wal(self):
@@ -106,9 +107,11 @@ class Durability:
             return
         blob = b"".join([frame(seq, encode_payload(dbid, argv)) for seq, dbid, argv in records])
         if not self.wal.write(blob, records[-1][0]):
-            self._refresh_refusal()
+            self.refresh_refusal()
 
-    def _refresh_refusal(self):
+    def refresh_refusal(self):
+        """Set or clear the MISCONF refusal: after disk trouble, a failed or good
+        save, or a change to the settings that decide it."""
         worker = self.worker
         if self.wal is not None and self.wal.error is not None:
             worker.refuse_writes = Error(MISCONF_AOF % self.wal.error)
@@ -125,10 +128,12 @@ class Durability:
         if self.wal is not None and self.wal.error is not None:
             self.wal.retry()
             if self.wal.error is None:
-                self._refresh_refusal()
+                self.refresh_refusal()
         if self.child is not None:
             self._reap_child()
-        if self.child is None:
+        # No fork while a cross-shard transaction holds this shard: the
+        # snapshot would hold half of it.
+        if self.child is None and self.worker.lock is None:
             if self.scheduled is not None:
                 self.bgsave(self.scheduled)
             else:
@@ -239,10 +244,11 @@ class Durability:
         else:
             self.rewrite_failures += 1
 
-    def wait_child(self):
-        """Let a running background save finish (SAVE waits for a rewrite)."""
+    def reap(self, block=False):
+        """Collect a finished background save now rather than at the next tick
+        (block: wait for it, as SAVE does for a rewrite)."""
         if self.child is not None:
-            self._reap_child(block=True)
+            self._reap_child(block)
 
     def _saved(self, ok, seq, dirty, started, path=None):
         self.last_bgsave_seconds = int(time.monotonic() - started)
@@ -254,7 +260,7 @@ class Durability:
             self.snapshot_bytes = os.path.getsize(path) if path and os.path.exists(path) else 0
             snapshot.remove_older(self.dir, seq)
             self._drop_wal_upto(seq)
-        self._refresh_refusal()
+        self.refresh_refusal()
 
     def _drop_wal_upto(self, seq):
         if self.wal is not None:

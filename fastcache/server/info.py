@@ -3,7 +3,7 @@
 INFO fans out: every shard worker answers with a snapshot of its own counters
 (a plain dict, so it can travel between processes), and merge() adds them up
 and renders the text on the worker the client talks to. Features fastcache
-does not have (AOF, eviction, modules, ...) report the values Redis shows
+does not have (eviction, modules, ...) report the values Redis shows
 when they are off.
 """
 import hashlib
@@ -18,6 +18,7 @@ from fastcache import REDIS_VERSION
 from fastcache.engine.registry import ALL, command
 from fastcache.protocol.replies import OK, Verbatim
 from fastcache.server.config_commands import CONFIG_ACL, current_value, listening_port
+from fastcache.server.persistence_commands import info_facts, info_fields
 
 SECTIONS = ("server", "clients", "memory", "persistence", "stats", "replication", "cpu",
             "modules", "commandstats", "errorstats", "latencystats", "cluster", "keyspace")
@@ -26,7 +27,7 @@ _TITLES = {"cpu": "CPU"}
 
 # Snapshot fields that are added up across workers.
 _SUMMED = ("clients", "rss", "peak", "commands", "connections", "rejected", "net_in", "net_out",
-           "ops", "in_kbps", "out_kbps", "hits", "misses", "expired", "dirty", "cpu_sys",
+           "ops", "in_kbps", "out_kbps", "hits", "misses", "expired", "cpu_sys",
            "cpu_user")
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 _BUILD_ID = hashlib.sha1(b"fastcache").hexdigest()[:15]
@@ -103,7 +104,7 @@ def snapshot(ctx):
     part = {
         "clients": 0, "rss": rss, "peak": _peak_rss[0], "commands": 0, "connections": 0,
         "rejected": 0, "net_in": 0, "net_out": 0, "ops": 0, "in_kbps": 0.0, "out_kbps": 0.0,
-        "hits": ks.hits, "misses": ks.misses, "expired": ks.expired_keys, "dirty": ks.dirty,
+        "hits": ks.hits, "misses": ks.misses, "expired": ks.expired_keys,
         "cpu_sys": usage.ru_stime, "cpu_user": usage.ru_utime, "max_qbuf": 0,
         "dbs": [(db.id, len(db.data), len(db.expires)) for db in ks.dbs if db.data],
         "started": time.time(), "pid": os.getpid(), "port": 0, "instance": str(os.getpid()),
@@ -208,21 +209,7 @@ def _memory(first, total, parts):
 
 
 def _persistence(first, total, parts):
-    return [
-        ("loading", 0), ("async_loading", 0), ("current_cow_peak", 0), ("current_cow_size", 0),
-        ("current_cow_size_age", 0), ("current_fork_perc", "0.00"),
-        ("current_save_keys_processed", 0), ("current_save_keys_total", 0),
-        ("rdb_changes_since_last_save", total["dirty"]), ("rdb_bgsave_in_progress", 0),
-        ("rdb_last_save_time", int(min(p["started"] for p in parts))),
-        ("rdb_last_bgsave_status", "ok"), ("rdb_last_bgsave_time_sec", -1),
-        ("rdb_current_bgsave_time_sec", -1), ("rdb_saves", 0), ("rdb_last_cow_size", 0),
-        ("rdb_last_load_keys_expired", 0), ("rdb_last_load_keys_loaded", 0),
-        ("aof_enabled", 0), ("aof_rewrite_in_progress", 0), ("aof_rewrite_scheduled", 0),
-        ("aof_last_rewrite_time_sec", -1), ("aof_current_rewrite_time_sec", -1),
-        ("aof_last_bgrewrite_status", "ok"), ("aof_rewrites", 0),
-        ("aof_rewrites_consecutive_failures", 0), ("aof_last_write_status", "ok"),
-        ("aof_last_cow_size", 0), ("module_fork_in_progress", 0), ("module_fork_last_cow_size", 0),
-    ]
+    return info_fields([p["persistence"] for p in parts])
 
 
 _ZERO_STATS_TAIL = (
@@ -321,6 +308,8 @@ def merge(parts):
 def info(ctx, argv):
     part = snapshot(ctx)
     part["sections"] = wanted_sections(argv[1:])
+    if "persistence" in part["sections"]:
+        part["persistence"] = info_facts(ctx.ks, ctx.server)
     if ctx.server is None:  # embedded: nothing to fan out to
         return merge([part])
     return part
