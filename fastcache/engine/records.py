@@ -25,12 +25,13 @@ class Journal:
     changes, so the native fast path can append argvs without building tuples.
     """
 
-    __slots__ = ("seq", "entries", "db")
+    __slots__ = ("seq", "entries", "db", "generation")
 
     def __init__(self, seq=0):
         self.seq = seq        # the sequence of the last record taken
         self.entries = []
         self.db = -1
+        self.generation = 0   # counts take()s: output can say which records it follows
 
     def use_db(self, dbid):
         if dbid != self.db:
@@ -48,6 +49,7 @@ class Journal:
         entries = self.entries
         self.entries = []
         self.db = -1
+        self.generation += 1
         out = []
         seq = self.seq
         dbid = 0

@@ -36,6 +36,7 @@ def recover(ks, shard_dir, shard, load_truncated=True):
     loaded.snapshot_path = path
     applier = Applier(ks)
     segments = walfile.list_segments(shard_dir)
+    _check_covered(shard_dir, loaded, segments)
     for i, (first, seg_path) in enumerate(segments):
         last_segment = i == len(segments) - 1
         if not last_segment and segments[i + 1][0] - 1 <= loaded.snapshot_seq:
@@ -52,6 +53,20 @@ def recover(ks, shard_dir, shard, load_truncated=True):
             _settle(segment, last_segment, load_truncated, shard_dir)
     loaded.seconds = time.monotonic() - started
     return loaded
+
+
+def _check_covered(shard_dir, loaded, segments):
+    """Refuse to start from less than the files once held: when the snapshot
+    that should be the base was unreadable and the WAL does not reach back far
+    enough to rebuild it, starting would silently drop data."""
+    skipped = [path for seq, path in snapshot.list_snapshots(shard_dir) if seq > loaded.seq]
+    if not skipped:
+        return
+    first = next((first for first, _ in segments), None)
+    if first is None or first > loaded.seq + 1:
+        raise RecoveryError("Snapshot %s is unreadable and the WAL in %s does not go back far "
+                            "enough to rebuild it; move the bad snapshot aside to start from "
+                            "what remains, or restore it from a backup" % (skipped[-1], shard_dir))
 
 
 def _after(records, loaded):

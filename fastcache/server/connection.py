@@ -20,6 +20,7 @@ from fastcache.protocol.encoder import ENCODERS
 from fastcache.protocol.parser import ProtocolError, QueryBufferLimitExceeded, RequestParser
 from fastcache.protocol.replies import DEFERRED, Error
 from fastcache.server import blocking, fanout, pubsub, security, transactions
+from fastcache.server.disk_gate import DiskGate
 from fastcache.server.reply_order import ReplyOrder
 
 _monotonic = time.monotonic
@@ -27,7 +28,7 @@ NOAUTH = Error("NOAUTH Authentication required.")
 QUEUED = b"+QUEUED\r\n"
 
 
-class ClientConnection(asyncio.Protocol):
+class ClientConnection(DiskGate, asyncio.Protocol):
     def __init__(self, worker):
         self.worker = worker
         self.id = worker.new_client_id()
@@ -310,9 +311,11 @@ class ClientConnection(asyncio.Protocol):
         return self.replies.reserve()
 
     def fill(self, slot, data):
+        self.note_records()
         self.replies.fill(slot, data)
 
     def flush(self):
+        self.note_records()
         self.replies.cut(self._send_forwards)
         self._maybe_close()
 
@@ -326,8 +329,7 @@ class ClientConnection(asyncio.Protocol):
             self._maybe_close()
 
     def _write(self, data):
-        if self.transport is not None:
-            self.worker.flush_records()
+        if self.transport is not None and self.gate(data):
             self.worker.stats.net_output_bytes += len(data)
             self.transport.write(data)
 

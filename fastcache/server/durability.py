@@ -37,6 +37,9 @@ class Durability:
         self.seq = 0                  # the last record's sequence when there is no journal
         self.journal = None
         self.wal = None
+        # appendfsync always, after a failed WAL write: the first journal
+        # generation whose records are not on disk yet (see must_hold).
+        self.unsafe_from = None
         self.loading_seconds = 0.0
         # snapshots, with Redis's INFO names in mind
         self.lastsave = int(time.time())
@@ -107,7 +110,14 @@ class Durability:
             return
         blob = b"".join([frame(seq, encode_payload(dbid, argv)) for seq, dbid, argv in records])
         if not self.wal.write(blob, records[-1][0]):
+            if self.wal.policy == "always" and self.unsafe_from is None:
+                # Replies that depend on these records wait until they are on disk.
+                self.unsafe_from = journal.generation - 1
             self.refresh_refusal()
+
+    def must_hold(self, log_gen):
+        """Whether output that follows records of journal generation log_gen must wait."""
+        return self.unsafe_from is not None and log_gen >= self.unsafe_from
 
     def refresh_refusal(self):
         """Set or clear the MISCONF refusal: after disk trouble, a failed or good
@@ -129,6 +139,9 @@ class Durability:
             self.wal.retry()
             if self.wal.error is None:
                 self.refresh_refusal()
+                if self.unsafe_from is not None:
+                    self.unsafe_from = None
+                    self.worker.release_held()
         if self.child is not None:
             self._reap_child()
         # No fork while a cross-shard transaction holds this shard: the

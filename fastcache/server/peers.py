@@ -15,6 +15,8 @@ import pickle
 import socket
 import struct
 
+from fastcache.server.disk_gate import DiskGate
+
 _LEN = struct.Struct("<I")
 _DUMPS = pickle.dumps
 _LOADS = pickle.loads
@@ -109,16 +111,24 @@ class PeerClient(_Batched):
         self.on_lost(self.shard)
 
 
-class PeerServer(_Batched):
+class PeerServer(DiskGate, _Batched):
     """An incoming link: run each request on this worker and send the reply."""
 
     def __init__(self, worker):
         super().__init__()
         self.worker = worker
 
+    def _post(self, message):
+        self.note_records()
+        super()._post(message)
+
     def _flush(self):
-        self.worker.flush_records()  # a forwarded write's record is on file before its reply
-        super()._flush()
+        # A forwarded write's record is on file before its reply leaves.
+        if self.outbox and self.transport is not None:
+            data = encode_frame(self.outbox)
+            if self.gate(data):
+                self.transport.write(data)
+        self.outbox = []
 
     def data_received(self, data):
         worker = self.worker

@@ -84,6 +84,7 @@ class Supervisor:
         self.generation = 0
         self.crashed = False
         self.restarts = []
+        self.early = []     # workers reaped while waiting for start-up
 
     def run(self):
         config = self.config
@@ -168,13 +169,29 @@ class Supervisor:
                 log.warning("Workers did not start in time")
                 self._stop_all(1)
                 return False
-            readable, _, _ = select.select([fd], [], [], min(left, 0.5))
+            readable, _, _ = select.select([fd], [], [], min(left, 0.1))
             if readable:
                 chunk = os.read(fd, 4096)
                 if not chunk:
                     return False  # every worker closed the pipe: one died
                 got += chunk
+            elif self._early_exits():
+                return False
         return not self.stopping
+
+    def _early_exits(self):
+        """A worker that exits before it is ready (say, its shard's files are
+        damaged) stops the others at once, without waiting for their peer
+        links to give up on it. Its status stays for _reap to judge."""
+        exited = self._also_exited()
+        if not exited:
+            return False
+        self.early = exited
+        for pid, status in exited:
+            log.warning("Shard %d (pid %d) exited during start-up with status %d"
+                        % (self.children[pid], pid, os.waitstatus_to_exitcode(status)))
+        self._stop_all(1)
+        return True
 
     def _on_signal(self, signum, frame):
         if not self.stopping:
@@ -197,6 +214,8 @@ class Supervisor:
             except ChildProcessError:
                 break
             exited = [(pid, status)] + self._also_exited()
+            if self.early:
+                exited, self.early = exited + self.early, []
             if self.stopping:
                 for pid, _ in exited:
                     self.children.pop(pid, None)

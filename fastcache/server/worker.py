@@ -52,6 +52,7 @@ class Worker:
         self.waiters = blocking.Waiters()
         # An Error every write gets instead of running (MISCONF while the disk fails).
         self.refuse_writes = None
+        self.holding = []   # connections and peer links whose output waits for the disk
         self.durability = Durability(self) if persist else None
         self.apply_config()
         self.started = time.time()
@@ -81,8 +82,19 @@ class Worker:
             self.servers.append(server)
             for shard in range(self.nshards):
                 if shard != self.index:
-                    self.peers[shard] = await peers.connect(
-                        self.loop, peers.peer_address(self.instance, shard), shard, self._peer_lost)
+                    link = asyncio.ensure_future(peers.connect(
+                        self.loop, peers.peer_address(self.instance, shard), shard,
+                        self._peer_lost))
+                    # Told to stop meanwhile (a peer failed to start): stop now.
+                    await asyncio.wait([link, self.stopping], return_when=asyncio.FIRST_COMPLETED)
+                    if self.stopping.done():
+                        link.cancel()
+                        return self.stopping.result()
+                    try:
+                        self.peers[shard] = link.result()
+                    except RuntimeError as exc:    # it never came up; the supervisor knows why
+                        log.warning("%s; stopping" % exc)
+                        return 1
         from fastcache.server.connection import ClientConnection
         for sock in self.listeners:
             self.servers.append(await self.loop.create_server(
@@ -130,6 +142,24 @@ class Worker:
         durability = self.durability
         if durability is not None and durability.journal is not None and durability.journal.entries:
             durability.flush()
+
+    def log_generation(self):
+        """The journal generation new records join (-1 without a journal)."""
+        journal = self.ks.journal
+        return journal.generation if journal is not None and journal.entries else -1
+
+    def must_hold(self, log_gen):
+        durability = self.durability
+        return durability is not None and durability.must_hold(log_gen)
+
+    def hold(self, sender):
+        self.holding.append(sender)
+
+    def release_held(self):
+        """The disk took the records again: send the output that waited for them."""
+        holding, self.holding = self.holding, []
+        for sender in holding:
+            sender.release_held()
 
     def publish_event(self, event, dbid, key):
         """A keyspace notification, published to the subscribers on every worker."""

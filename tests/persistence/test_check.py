@@ -13,6 +13,7 @@ from fastcache.engine.keyspace import Keyspace
 from fastcache.persistence import snapshot, walfile
 from fastcache.persistence.check import main
 from fastcache.persistence.recovery import recover
+from tests.support.persist import flip, patch
 
 HEADER = walfile.FILE_HEADER.size
 RECORD = walfile.RECORD_HEADER.size
@@ -39,19 +40,6 @@ def write_snapshot(shard_dir, shard, seq, keys=(b"a", b"b", b"c")):
     for key in keys:
         ks.set(ks.dbs[0], key, b"x")
     return snapshot.write_snapshot(shard_dir, shard, seq, ks)
-
-
-def patch(path, offset, data):
-    with open(path, "r+b") as f:
-        f.seek(offset)
-        f.write(data)
-
-
-def flip(path, offset):
-    with open(path, "rb") as f:
-        f.seek(offset)
-        byte = f.read(1)[0]
-    patch(path, offset, bytes([byte ^ 0xFF]))
 
 
 def snapshot_of(root):
