@@ -133,6 +133,14 @@ class Replication:
 
     def tick(self):
         self.source.tick()
+        if self.streams:
+            timeout = self.config["repl-timeout"]
+            for stream in list(self.streams.values()):
+                if stream.silent_for() > timeout:
+                    log.warning("Disconnecting timedout replica (streaming sync) %s"
+                                % stream.conn.addr)
+                    stream.close()
+                    stream.conn.close()
 
     def listening_port(self):
         for sock in self.worker.listeners:

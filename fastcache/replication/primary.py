@@ -313,6 +313,10 @@ class ReplicaStream:
             self.acked[shard] = seq
         self.last_ack = time.monotonic()
 
+    def silent_for(self):
+        """Seconds since the replica last acknowledged anything."""
+        return time.monotonic() - self.last_ack
+
     def close(self):
         """The connection is gone: every owner stops sending."""
         if self.closed:

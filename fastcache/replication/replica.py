@@ -415,7 +415,7 @@ class LinkStream(asyncio.Protocol):
         self.ack_scheduled = False
         shards = range(len(self.applied)) if every else self.acks_due
         out = [resp_command(b"REPLCONF", b"ACK", b"%d" % s, b"%d" % self.applied[s])
-               for s in shards if self.applied[s] >= 0]
+               for s in shards if every or self.applied[s] >= 0]   # -1 still says "alive"
         self.acks_due = set()
         if out and self.transport is not None:
             self.transport.write(b"".join(out))
