@@ -192,22 +192,48 @@ class Frame:
             raise FrameError("a %s frame holds no records" % KIND_NAMES[self.kind])
         if after is None:
             after = self.first_seq - 1
-        out = []
-        seq = self.first_seq
-        for item in self.items():
-            if seq > after:
-                try:
-                    db, argv = decode_payload(item)
-                except (ValueError, struct.error) as exc:
-                    raise FrameError("bad record %d in frame: %s" % (seq, exc)) from None
-                out.append((seq, db, argv))
-            seq += 1
-        return out
+        try:
+            return decode_records(self.payload, self.count, self.first_seq, after)
+        except ValueError as exc:
+            raise FrameError(str(exc)) from None
 
     def __repr__(self):
         return "<Frame %s shard=%d seqs=%d..%d count=%d %d bytes%s>" % (
             KIND_NAMES.get(self.kind, self.kind), self.shard, self.first_seq, self.last_seq,
             self.count, len(self.payload), " zstd" if self.compressed else "")
+
+
+def py_decode_records(payload, count, first_seq, after):
+    """[(seq, db, argv)] of the records past after in a RECORDS payload of count items
+    numbered from first_seq; ValueError when it is malformed (fastcache._native.
+    decode_records is its C twin)."""
+    out = []
+    end = len(payload)
+    pos = 0
+    unpack = ITEM_LEN.unpack_from
+    for seq in range(first_seq, first_seq + count):
+        if end - pos < 4:
+            raise ValueError("frame payload ends inside an item length")
+        (n,) = unpack(payload, pos)
+        pos += 4
+        if end - pos < n:
+            raise ValueError("frame payload ends inside an item")
+        if seq > after:
+            try:
+                db, argv = decode_payload(payload[pos:pos + n])
+            except (ValueError, struct.error) as exc:
+                raise ValueError("bad record %d in frame: %s" % (seq, exc)) from None
+            out.append((seq, db, argv))
+        pos += n
+    if pos != end:
+        raise ValueError("frame payload has %d bytes after its %d items" % (end - pos, count))
+    return out
+
+
+try:
+    from fastcache._native import decode_records
+except ImportError:  # built without the extension
+    decode_records = py_decode_records
 
 
 class FrameDecoder:

@@ -20,6 +20,7 @@ import time
 
 from fastcache import log
 from fastcache.engine.errors import CommandError
+from fastcache.engine.fastpath import run_batch
 from fastcache.engine.keyspace import now_ms
 from fastcache.engine.records import PUT
 from fastcache.engine.registry import resolve
@@ -86,26 +87,65 @@ class ReplicaShard:
         the mark, then move the mark to end; the mark."""
         marks = self.marks
         mark = marks.seqs.get(shard, -1)
+        if records and records[0][0] <= mark:
+            records = [record for record in records if record[0] > mark]
         worker, ks = self.worker, self.ks
         journal = ks.journal
         refusal, worker.refuse_writes = worker.refuse_writes, None
-        ks.journal = None      # the run's own records are replaced by the wrapped one
+        ks.journal = None      # the run's own records are replaced by the wrapped ones
         try:
-            for seq, dbid, argv in records:
-                if seq <= mark:
-                    continue
-                done = self._run(shard, dbid, argv, journal)
-                mark = seq
-                if journal is not None:
-                    journal.log(dbid, applied_record(shard, seq, done))
+            start, n = 0, len(records)
+            while start < n:
+                dbid = records[start][1]
+                stop = start + 1
+                while stop < n and records[stop][1] == dbid:
+                    stop += 1
+                self._apply_run(shard, dbid, records[start:stop], journal)
+                start = stop
         finally:
             ks.journal = journal
             worker.refuse_writes = refusal
+        if records:
+            mark = records[-1][0]
         if end > mark:
             mark = end
             self._log(0, applied_record(shard, end))
         marks.seqs[shard] = mark
         return mark
+
+    def _apply_run(self, shard, dbid, records, journal):
+        """Records of one db: the native fast path where it takes them (as the
+        worker runs a client's batch), the command table for the rest."""
+        worker, ks = self.worker, self.ks
+        argvs = [record[2] for record in records]
+        fast = (worker.quiet_fast and not ks.watched and not worker.waiters.by_key
+                and 0 <= dbid < len(ks.dbs))
+        i, n = 0, len(argvs)
+        while i < n:
+            if fast:
+                log = [] if journal is not None else None
+                stop, executed, _ = run_batch(argvs, i, [], ks.dbs[dbid], ks, 2, None,
+                                              worker.index, None, log)
+                worker.stats.commands += executed
+                if log:
+                    self._wrap(shard, dbid, records, i, stop, log, journal)
+                i = stop
+                if i >= n:
+                    break
+            seq, _, argv = records[i]
+            done = self._run(shard, dbid, argv, journal)
+            if journal is not None:
+                journal.log(dbid, applied_record(shard, seq, done))
+            i += 1
+
+    @staticmethod
+    def _wrap(shard, dbid, records, start, stop, log, journal):
+        """Journal what the fast path logged: the records it ran, wrapped with
+        their sequences; anything else (an expired key's DEL) as it is."""
+        seqs = {id(records[k][2]): records[k][0] for k in range(start, stop)}
+        for argv in log:
+            seq = seqs.get(id(argv))
+            journal.log(dbid, argv if seq is None else applied_record(shard, seq, argv))
 
     def _run(self, shard, dbid, argv, journal):
         """Apply one record; the argv to journal with its mark (() when its effects

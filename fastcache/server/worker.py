@@ -127,8 +127,8 @@ class Worker:
         events = self.config["notify-keyspace-events"]
         self.ks.notify_flags = events if events & (notify.KEYSPACE | notify.KEYEVENT) else 0
         self.ks.publish_event = self.publish_event
-        self.untimed_fast = (self.slow_ns >= UNTIMED_FLOOR_NS and not self.ks.notify_flags
-                             and self.refuse_writes is None)
+        self.quiet_fast = self.slow_ns >= UNTIMED_FLOOR_NS and not self.ks.notify_flags
+        self.untimed_fast = self.quiet_fast and self.refuse_writes is None
         self.replication.apply_config()
 
     def flush_records(self):
