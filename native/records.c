@@ -32,30 +32,29 @@ static uint32_t get_u32(const unsigned char *p)
            ((uint32_t)p[3] << 24);
 }
 
-/* encode_payload(db, argv): argv a list or tuple of bytes. */
-static PyObject *encode_payload(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+/* The (db, argv-as-fast-sequence) of a (seq, db, argv) tuple; the payload size via *size.
+ * Returns a new reference to the fast sequence, NULL with an error. */
+static PyObject *record_parts(PyObject *record, long *db, Py_ssize_t *size)
 {
-    PyObject *seq, *out;
-    Py_ssize_t argc, i, size;
-    long db;
-    char *p;
+    PyObject *seq;
+    Py_ssize_t i, argc;
 
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "encode_payload(db, argv)");
+    if (!PyTuple_Check(record) || PyTuple_GET_SIZE(record) != 3) {
+        PyErr_SetString(PyExc_TypeError, "records must be (seq, db, argv) tuples");
         return NULL;
     }
-    db = PyLong_AsLong(args[0]);
-    if (db == -1 && PyErr_Occurred())
+    *db = PyLong_AsLong(PyTuple_GET_ITEM(record, 1));
+    if (*db == -1 && PyErr_Occurred())
         return NULL;
-    if (db < 0 || db > 0xffff) {
+    if (*db < 0 || *db > 0xffff) {
         PyErr_SetString(PyExc_OverflowError, "db out of range for a record");
         return NULL;
     }
-    seq = PySequence_Fast(args[1], "argv must be a list or tuple of bytes");
+    seq = PySequence_Fast(PyTuple_GET_ITEM(record, 2), "argv must be a list or tuple of bytes");
     if (!seq)
         return NULL;
     argc = PySequence_Fast_GET_SIZE(seq);
-    size = 6;
+    *size = 6;
     for (i = 0; i < argc; i++) {
         PyObject *arg = PySequence_Fast_GET_ITEM(seq, i);
         if (!PyBytes_Check(arg) || PyBytes_GET_SIZE(arg) > (Py_ssize_t)UINT32_MAX) {
@@ -63,14 +62,16 @@ static PyObject *encode_payload(PyObject *module, PyObject *const *args, Py_ssiz
             PyErr_SetString(PyExc_TypeError, "record arguments must be bytes");
             return NULL;
         }
-        size += 4 + PyBytes_GET_SIZE(arg);
+        *size += 4 + PyBytes_GET_SIZE(arg);
     }
-    out = PyBytes_FromStringAndSize(NULL, size);
-    if (!out) {
-        Py_DECREF(seq);
-        return NULL;
-    }
-    p = PyBytes_AS_STRING(out);
+    return seq;
+}
+
+/* Write one payload (u16 db, u32 argc, args) at p; the end. */
+static char *write_payload(char *p, long db, PyObject *seq)
+{
+    Py_ssize_t i, argc = PySequence_Fast_GET_SIZE(seq);
+
     put_u16(p, (unsigned)db);
     put_u32(p + 2, (uint32_t)argc);
     p += 6;
@@ -81,6 +82,83 @@ static PyObject *encode_payload(PyObject *module, PyObject *const *args, Py_ssiz
         memcpy(p + 4, PyBytes_AS_STRING(arg), n);
         p += 4 + n;
     }
+    return p;
+}
+
+/* encode_items(records, start, stop): records[start:stop], (seq, db, argv) tuples, as
+ * frame items: each a u32 length and the record's payload. */
+static PyObject *encode_items(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    PyObject *records, *out;
+    Py_ssize_t start, stop, k, total = 0;
+    char *p;
+
+    if (nargs != 3 || !PyList_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "encode_items(records: list, start, stop)");
+        return NULL;
+    }
+    records = args[0];
+    start = PyLong_AsSsize_t(args[1]);
+    stop = PyLong_AsSsize_t(args[2]);
+    if ((start == -1 || stop == -1) && PyErr_Occurred())
+        return NULL;
+    if (start < 0 || stop > PyList_GET_SIZE(records) || start > stop) {
+        PyErr_SetString(PyExc_IndexError, "encode_items: start/stop out of range");
+        return NULL;
+    }
+    for (k = start; k < stop; k++) {
+        long db;
+        Py_ssize_t size;
+        PyObject *seq = record_parts(PyList_GET_ITEM(records, k), &db, &size);
+        if (!seq)
+            return NULL;
+        Py_DECREF(seq);
+        if (size > (Py_ssize_t)UINT32_MAX) {
+            PyErr_SetString(PyExc_OverflowError, "record too large for a frame item");
+            return NULL;
+        }
+        total += 4 + size;
+    }
+    out = PyBytes_FromStringAndSize(NULL, total);
+    if (!out)
+        return NULL;
+    p = PyBytes_AS_STRING(out);
+    for (k = start; k < stop; k++) {
+        long db;
+        Py_ssize_t size;
+        PyObject *seq = record_parts(PyList_GET_ITEM(records, k), &db, &size);
+        if (!seq) {   /* an argv changed under us (cannot happen with bytes): give up */
+            Py_DECREF(out);
+            return NULL;
+        }
+        put_u32(p, (uint32_t)size);
+        p = write_payload(p + 4, db, seq);
+        Py_DECREF(seq);
+    }
+    return out;
+}
+
+/* encode_payload(db, argv): argv a list or tuple of bytes. */
+static PyObject *encode_payload(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    PyObject *record, *seq, *out;
+    Py_ssize_t size;
+    long db;
+
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "encode_payload(db, argv)");
+        return NULL;
+    }
+    record = PyTuple_Pack(3, Py_None, args[0], args[1]);
+    if (!record)
+        return NULL;
+    seq = record_parts(record, &db, &size);
+    Py_DECREF(record);
+    if (!seq)
+        return NULL;
+    out = PyBytes_FromStringAndSize(NULL, size);
+    if (out)
+        write_payload(PyBytes_AS_STRING(out), db, seq);
     Py_DECREF(seq);
     return out;
 }
@@ -199,6 +277,8 @@ fail:
 static PyMethodDef records_methods[] = {
     {"encode_payload", (PyCFunction)(void (*)(void))encode_payload, METH_FASTCALL,
      "encode_payload(db, argv) -> bytes: one mutation record's payload"},
+    {"encode_items", (PyCFunction)(void (*)(void))encode_items, METH_FASTCALL,
+     "encode_items(records, start, stop) -> bytes: (seq, db, argv) records as frame items"},
     {"decode_records", (PyCFunction)(void (*)(void))decode_records, METH_FASTCALL,
      "decode_records(payload, count, first_seq, after) -> [(seq, db, argv)] past after"},
     {NULL, NULL, 0, NULL},

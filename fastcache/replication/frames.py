@@ -31,7 +31,7 @@ import struct
 import zstandard
 from xxhash import xxh3_64_intdigest
 
-from fastcache.persistence.walfile import decode_payload, encode_payload
+from fastcache.persistence.walfile import decode_payload, encode_payload, py_encode_payload
 
 MAGIC = b"FCRF"
 VERSION = 1
@@ -72,6 +72,18 @@ def pack_items(items):
         parts.append(pack(len(item)))
         parts.append(item)
     return b"".join(parts)
+
+
+def py_encode_items(records, start, stop):
+    """records[start:stop], (seq, db, argv) tuples, as a RECORDS frame's items
+    (fastcache._native.encode_items is its C twin)."""
+    return pack_items([py_encode_payload(db, argv) for _, db, argv in records[start:stop]])
+
+
+try:
+    from fastcache._native import encode_items
+except ImportError:  # built without the extension
+    encode_items = py_encode_items
 
 
 def header_seqs(frame_bytes):

@@ -103,12 +103,8 @@ class ReplicationSource:
     def on_records(self, records):
         """Durability.flush's sink: the shard's newest records, in order."""
         batcher = self.batcher
-        add = batcher.add
-        for seq, dbid, argv in records:
-            ready = add(seq, dbid, argv)
-            if ready:
-                for frame in ready:
-                    self._publish(frame)
+        for frame in batcher.add_many(records):
+            self._publish(frame)
         if batcher.pending:
             if batcher.immediate:
                 self._publish(batcher.flush())

@@ -60,3 +60,13 @@ def test_refuses_what_is_not_a_record():
         native.encode_payload(0, [b"ok", "text"])
     with pytest.raises(OverflowError):
         native.encode_payload(70000, [])
+
+
+@settings(max_examples=150, deadline=None)
+@given(records, st.data())
+def test_encode_items_twins(recs, data):
+    from fastcache.replication.frames import py_encode_items
+    listed = [(i + 1, db, argv) for i, (db, argv) in enumerate(recs)]
+    start = data.draw(st.integers(0, len(listed)))
+    stop = data.draw(st.integers(start, len(listed)))
+    assert native.encode_items(listed, start, stop) == py_encode_items(listed, start, stop)
