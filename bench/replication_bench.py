@@ -13,7 +13,6 @@ import argparse
 import os
 import subprocess
 import sys
-import threading
 import time
 
 from common import (BenchError, benchmark_argv, fmt_int, fmt_ratio, machine_summary,

@@ -237,41 +237,45 @@ static PyObject *decode_records(PyObject *module, PyObject *const *args, Py_ssiz
     after = PyLong_AsLongLong(args[3]);     /* -1 (or any seq before first): all of them */
     if (after == -1 && PyErr_Occurred())
         return NULL;
-    out = PyList_New(0);
-    if (!out)
-        return NULL;
+    /* First the items' framing, as the Python twin checks it, then the records. */
     for (k = 0; k < count; k++) {
         uint32_t n;
-        unsigned long long seq = first + (unsigned long long)k;
         if (size - pos < 4) {
             PyErr_SetString(PyExc_ValueError, "frame payload ends inside an item length");
-            goto fail;
+            return NULL;
         }
         n = get_u32(data + pos);
         pos += 4;
         if ((Py_ssize_t)n > size - pos) {
             PyErr_SetString(PyExc_ValueError, "frame payload ends inside an item");
-            goto fail;
-        }
-        if (after < 0 || seq > (unsigned long long)after) {
-            PyObject *record = decode_one(data + pos, n, seq);
-            if (!record || PyList_Append(out, record) < 0) {
-                Py_XDECREF(record);
-                goto fail;
-            }
-            Py_DECREF(record);
+            return NULL;
         }
         pos += n;
     }
     if (pos != size) {
         PyErr_Format(PyExc_ValueError, "frame payload has %zd bytes after its %zd items",
                      size - pos, count);
-        goto fail;
+        return NULL;
+    }
+    out = PyList_New(0);
+    if (!out)
+        return NULL;
+    for (pos = 0, k = 0; k < count; k++) {
+        uint32_t n = get_u32(data + pos);
+        unsigned long long seq = first + (unsigned long long)k;
+        pos += 4;
+        if (after < 0 || seq > (unsigned long long)after) {
+            PyObject *record = decode_one(data + pos, n, seq);
+            if (!record || PyList_Append(out, record) < 0) {
+                Py_XDECREF(record);
+                Py_DECREF(out);
+                return NULL;
+            }
+            Py_DECREF(record);
+        }
+        pos += n;
     }
     return out;
-fail:
-    Py_DECREF(out);
-    return NULL;
 }
 
 static PyMethodDef records_methods[] = {

@@ -116,9 +116,10 @@ def wait(ctx, argv):
     conn = ctx.client
     if worker is None or conn is None:
         return 0
-    if conn.in_exec:  # no blocking inside a transaction: count what is acknowledged now
-        wanted = 0
-        timeout = 1
+    if conn.in_exec or conn.multi is not None:
+        # No waiting inside a transaction: the replicas attached now (their
+        # acknowledgements live on other workers, out of a transaction's reach).
+        return len(worker.replication.source.subscribers)
     conn.run_async(_wait(worker.replication, wanted, timeout))
     return DEFERRED
 

@@ -179,23 +179,10 @@ class Frame:
     def items(self):
         """The payload's items, as bytes."""
         payload = self.payload
-        end = len(payload)
-        items = []
-        pos = 0
-        unpack = ITEM_LEN.unpack_from
-        for _ in range(self.count):
-            if end - pos < 4:
-                raise FrameError("frame payload ends inside an item length")
-            (n,) = unpack(payload, pos)
-            pos += 4
-            if end - pos < n:
-                raise FrameError("frame payload ends inside an item")
-            items.append(payload[pos:pos + n])
-            pos += n
-        if pos != end:
-            raise FrameError("frame payload has %d bytes after its %d items"
-                             % (end - pos, self.count))
-        return items
+        try:
+            return [payload[a:b] for a, b in _item_spans(payload, self.count)]
+        except ValueError as exc:
+            raise FrameError(str(exc)) from None
 
     def records(self, after=None):
         """[(seq, db, argv)] of a RECORDS frame, leaving out seqs <= after: a replica
@@ -215,30 +202,38 @@ class Frame:
             self.count, len(self.payload), " zstd" if self.compressed else "")
 
 
-def py_decode_records(payload, count, first_seq, after):
-    """[(seq, db, argv)] of the records past after in a RECORDS payload of count items
-    numbered from first_seq; ValueError when it is malformed (fastcache._native.
-    decode_records is its C twin)."""
-    out = []
+def _item_spans(payload, count):
+    """[(start, end)] of the count items of a raw payload; ValueError if they do not fill it."""
+    spans = []
     end = len(payload)
     pos = 0
     unpack = ITEM_LEN.unpack_from
-    for seq in range(first_seq, first_seq + count):
+    for _ in range(count):
         if end - pos < 4:
             raise ValueError("frame payload ends inside an item length")
         (n,) = unpack(payload, pos)
         pos += 4
         if end - pos < n:
             raise ValueError("frame payload ends inside an item")
-        if seq > after:
-            try:
-                db, argv = decode_payload(payload[pos:pos + n])
-            except (ValueError, struct.error) as exc:
-                raise ValueError("bad record %d in frame: %s" % (seq, exc)) from None
-            out.append((seq, db, argv))
+        spans.append((pos, pos + n))
         pos += n
     if pos != end:
         raise ValueError("frame payload has %d bytes after its %d items" % (end - pos, count))
+    return spans
+
+
+def py_decode_records(payload, count, first_seq, after):
+    """[(seq, db, argv)] of the records past after in a RECORDS payload of count items
+    numbered from first_seq; ValueError when it is malformed (fastcache._native.
+    decode_records is its C twin)."""
+    out = []
+    for seq, (a, b) in enumerate(_item_spans(payload, count), first_seq):
+        if seq > after:
+            try:
+                db, argv = decode_payload(payload[a:b])
+            except (ValueError, struct.error) as exc:
+                raise ValueError("bad record %d in frame: %s" % (seq, exc)) from None
+            out.append((seq, db, argv))
     return out
 
 

@@ -7,7 +7,7 @@ from fastcache.persistence.apply import Applier, put_record
 from fastcache.persistence.marks import Marks, applied_record, origin_record
 from fastcache.persistence.recovery import recover
 from fastcache.persistence.walfile import encode_payload, file_header, frame, segment_name
-from fastcache.server import commands  # noqa: F401 (registers every command)
+from fastcache.server import commands  # noqa: F401 (registers every command the records use)
 
 
 def replay(records, ks=None):

@@ -3,6 +3,8 @@ holds what the replica missed (partial), with a full copy when it does not."""
 import os
 import signal
 
+import pytest
+
 from tests.replication.live import Node, info, link_up, wait_for, wait_in_sync
 
 
@@ -32,6 +34,18 @@ def start_pair(*primary_flags):
     return primary, replica
 
 
+def stopped_until_dropped(primary, replica):
+    """SIGSTOP the replica and write until the primary drops it as too slow."""
+    r = primary.client()
+    replica.signal_all(signal.SIGSTOP)
+    for _ in range(40):                  # far more than the socket buffers and the limit
+        write_batch(r, "during", 500, size=1000)
+        if info(primary)["connected_slaves"] == 0:
+            break
+    assert wait_for(lambda: info(primary)["connected_slaves"] == 0, 10)
+    assert info(primary)["fastcache_repl_dropped_slow_replicas"] >= 1
+
+
 def test_killed_link_resumes_from_the_backlog():
     primary, replica = start_pair("--repl-backlog-size", "16mb")
     try:
@@ -50,49 +64,26 @@ def test_killed_link_resumes_from_the_backlog():
         primary.stop()
 
 
-def test_stopped_replica_is_dropped_then_catches_up_partially():
-    primary, replica = start_pair("--repl-backlog-size", "64mb", "--repl-compression", "none",
-                                  "--client-output-buffer-limit", "replica 256kb 128kb 1")
-    try:
-        r = primary.client()
-        write_batch(r, "before", 100)
-        wait_in_sync(primary, replica)
-        full, partial, _ = stats(primary)
-        replica.signal_all(signal.SIGSTOP)
-        for _ in range(40):                  # far more than the socket buffers and the limit
-            write_batch(r, "during", 500, size=1000)
-            if info(primary)["connected_slaves"] == 0:
-                break
-        assert wait_for(lambda: info(primary)["connected_slaves"] == 0, 10)
-        assert info(primary)["fastcache_repl_dropped_slow_replicas"] >= 1
-        write_batch(r, "after", 100)
-        replica.signal_all(signal.SIGCONT)
-        wait_in_sync(primary, replica)
-        assert wait_for(lambda: connected(primary, 1))
-        assert stats(primary)[:2] == (full, partial + 1)
-    finally:
-        replica.stop()
-        primary.stop()
-
-
-def test_backlog_overflow_means_a_full_copy():
-    primary, replica = start_pair("--repl-backlog-size", "16kb", "--repl-compression", "none",
+@pytest.mark.parametrize("backlog,resync", [("64mb", "partial"), ("16kb", "full")])
+def test_stopped_replica_is_dropped_then_catches_up(backlog, resync):
+    """A replica too slow to read is dropped; it comes back from the backlog if the
+    backlog still reaches back to it, else with a full copy."""
+    primary, replica = start_pair("--repl-backlog-size", backlog, "--repl-compression", "none",
                                   "--client-output-buffer-limit", "replica 256kb 128kb 1")
     try:
         r = primary.client()
         write_batch(r, "before", 100)
         wait_in_sync(primary, replica)
         full, partial, errors = stats(primary)
-        replica.signal_all(signal.SIGSTOP)
-        for _ in range(40):
-            write_batch(r, "during", 500, size=1000)
-            if info(primary)["connected_slaves"] == 0:
-                break
-        assert wait_for(lambda: info(primary)["connected_slaves"] == 0, 10)
+        stopped_until_dropped(primary, replica)
+        write_batch(r, "after", 100)
         replica.signal_all(signal.SIGCONT)
         wait_in_sync(primary, replica)
         assert wait_for(lambda: connected(primary, 1))
-        assert stats(primary) == (full + 1, partial, errors + 1)
+        if resync == "partial":
+            assert stats(primary) == (full, partial + 1, errors)
+        else:
+            assert stats(primary) == (full + 1, partial, errors + 1)
     finally:
         replica.stop()
         primary.stop()

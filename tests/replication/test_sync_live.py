@@ -159,3 +159,32 @@ def test_role_and_info(pair):
     assert "fastcache_repl_shard0" in rinfo and "fastcache_repl_shard1" in pinfo
     assert replica.client().execute_command("HELLO", "2")[11] == b"replica"
     assert digest(primary) == digest(replica)
+
+
+def test_wait_inside_a_transaction_does_not_block(pair):
+    primary, _ = pair
+    pipe = primary.client().pipeline(transaction=True)
+    pipe.set("in-txn", "1")
+    pipe.execute_command("WAIT", 1, 0)
+    assert pipe.execute() == [True, 1]
+
+
+@pytest.mark.parametrize("settings", [
+    {"repl-send-policy": "immediate", "repl-compression": "none"},
+    {"repl-batch-max-records": "3", "repl-batch-max-delay-us": "0", "repl-zstd-level": "5"},
+])
+def test_batching_settings_change_at_run_time(pair, settings):
+    primary, replica = pair
+    r = primary.client()
+    old = {name: r.config_get(name)[name] for name in settings}
+    try:
+        for name, value in settings.items():
+            assert r.config_set(name, value)
+        for i in range(50):
+            r.set("tuned:%d" % i, i)
+        assert r.execute_command("WAIT", 1, 5000) == 1
+        assert replica.client().get("tuned:49") == b"49"
+    finally:
+        for name, value in old.items():
+            r.config_set(name, value)
+    wait_in_sync(primary, replica)
