@@ -48,6 +48,7 @@ FLAG_ZSTD = 1
 _FIELDS = struct.Struct("<4sBBBHQQIII")   # the header up to the checksum
 _CHECKSUM = struct.Struct("<Q")
 HEADER_SIZE = _FIELDS.size + _CHECKSUM.size
+_KIND_AT = 4 + 1                         # offset of the kind
 _SEQS_AT = 4 + 1 + 1 + 1 + 2             # offset of first_seq, last_seq
 _SEQS = struct.Struct("<QQ")
 ITEM_LEN = struct.Struct("<I")
@@ -84,6 +85,11 @@ try:
     from fastcache._native import encode_items
 except ImportError:  # built without the extension
     encode_items = py_encode_items
+
+
+def header_kind(frame_bytes):
+    """The kind of an encoded frame."""
+    return frame_bytes[_KIND_AT]
 
 
 def header_seqs(frame_bytes):

@@ -87,3 +87,20 @@ def test_stopped_replica_is_dropped_then_catches_up(backlog, resync):
     finally:
         replica.stop()
         primary.stop()
+
+
+def test_full_copy_larger_than_the_output_limit():
+    """The copy itself does not count against client-output-buffer-limit."""
+    primary = Node("--repl-compression", "none",
+                   "--client-output-buffer-limit", "replica 256kb 128kb 1", shards=2)
+    try:
+        write_batch(primary.client(), "big", 20000, size=1000)     # ~20 MB: more than the sockets hold
+        replica = Node("--replicaof", "127.0.0.1 %d" % primary.port, shards=2)
+        try:
+            wait_in_sync(primary, replica)
+            assert info(primary)["fastcache_repl_dropped_slow_replicas"] == 0
+            assert stats(primary)[0] == 1
+        finally:
+            replica.stop()
+    finally:
+        primary.stop()
