@@ -179,11 +179,16 @@ class Replication:
         await crossshard.locked_run(_Applying(self.worker, dbid), resolve(argv), argv, keys)
 
     def peer_request(self, payload):
+        part, method = _OPS[payload[0]]
         try:
-            return _OPS[payload[0]](self, *payload[1:])
+            return getattr(self if part is None else getattr(self, part), method)(*payload[1:])
         except Exception as exc:  # a bug must cost one request, not the worker
             log.warning("Replication request %r failed: %s" % (payload[0], exc))
             return None
+
+    def acks(self):
+        """What each online replica accepted here has acknowledged, per primary shard."""
+        return [stream.acked for stream in self.streams.values() if stream.online]
 
     # -- INFO -----------------------------------------------------------------------------
 
@@ -197,7 +202,7 @@ class Replication:
             "sync_full": self.sync_full, "sync_partial_ok": self.sync_partial_ok,
             "sync_partial_err": self.sync_partial_err, "dropped_slow": self.dropped_slow,
             "out_bytes": self.out_bytes, "apply_errors": self.shard.errors,
-            "marks": self.worker.ks.repl_marks.state() if self.worker.ks.repl_marks else None,
+            "marks": self.shard.state(),
         }
 
 
@@ -209,46 +214,20 @@ class _Applying:
         self.ctx = Context(worker.ks, dbid, 2, None, worker)
 
 
-def _marks(repl):
-    marks = repl.worker.ks.repl_marks
-    return marks.state() if marks is not None else None
-
-
-def _follow(repl, host, port):
-    repl.follow(host, port)
-    return True
-
-
-def _promote(repl, replid):
-    repl.promote(replid)
-    return True
-
-
-def _flush(repl):
-    return repl.source.flush()
-
-
-def _acks(repl):
-    return [stream.acked for stream in repl.streams.values() if stream.online]
-
-
-def _unsubscribe(repl, key):
-    repl.source.unsubscribe(key)
-
-
+# The "repl" peer request: op -> (the part of Replication that answers, its method).
 _OPS = {
-    "marks": _marks,
-    "origin": lambda repl, replid, n: repl.shard.origin(replid, n),
-    "frame": lambda repl, *args: repl.shard.apply_frame(*args),
-    "apply": lambda repl, *args: repl.shard.apply(*args),
-    "begin": lambda repl, s: repl.shard.full_begin(s),
-    "chunk": lambda repl, blobs: repl.shard.full_chunk(blobs),
-    "end": lambda repl, s, seq: repl.shard.full_end(s, seq),
-    "follow": _follow,
-    "promote": _promote,
-    "flush": _flush,
-    "acks": _acks,
-    "unsubscribe": _unsubscribe,
+    "marks": ("shard", "state"),
+    "origin": ("shard", "origin"),
+    "frame": ("shard", "apply_frame"),
+    "apply": ("shard", "apply"),
+    "begin": ("shard", "full_begin"),
+    "chunk": ("shard", "full_chunk"),
+    "end": ("shard", "full_end"),
+    "flush": ("source", "flush"),
+    "unsubscribe": ("source", "unsubscribe"),
+    "acks": (None, "acks"),
+    "follow": (None, "follow"),
+    "promote": (None, "promote"),
 }
 
 

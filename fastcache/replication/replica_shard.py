@@ -56,6 +56,11 @@ class ReplicaShard:
             self._layout = Layout(n, self.worker.slot_owner)
         return self._layout
 
+    def state(self):
+        """The marks as plain data, or None when this shard holds none."""
+        marks = self.ks.repl_marks
+        return marks.state() if marks is not None else None
+
     def _log(self, dbid, argv):
         journal = self.ks.journal
         if journal is not None:
