@@ -270,8 +270,13 @@ class LinkStream(asyncio.Protocol):
 
     def _pump(self):
         queue = self.queue
-        while queue and not self.busy and not self.closed:
-            self._handle(queue.popleft())
+        try:
+            while queue and not self.busy and not self.closed:
+                self._handle(queue.popleft())
+        except FrameError as exc:     # a record that does not decode: start over
+            self.link.failed("Bad frame from the master: %s; reconnecting" % exc)
+            self.close()
+            return
         if not self.paused and (self.pending_frames > PAUSE_ABOVE or len(queue) > PAUSE_ABOVE):
             self.paused = True
             if self.transport is not None:

@@ -8,17 +8,19 @@ from tests.replication.test_resync_live import stats, write_batch
 from tests.replication.test_sync_live import writer
 
 
-def start_pair(primary_flags=(), replica_flags=()):
-    primary = Node(*primary_flags, shards=2)
-    replica = Node("--replicaof", "127.0.0.1 %d" % primary.port, *replica_flags, shards=2)
+def start_pair(primary_flags=(), replica_flags=(), shards=(2, 2)):
+    primary = Node(*primary_flags, shards=shards[0])
+    replica = Node("--replicaof", "127.0.0.1 %d" % primary.port, *replica_flags,
+                   shards=shards[1])
     assert wait_for(lambda: link_up(replica))
     return primary, replica
 
 
-@pytest.mark.parametrize("fsync", ["everysec", "always"])
-def test_replica_killed_and_restarted_resumes_without_a_full_copy(fsync):
+@pytest.mark.parametrize("fsync,shards", [("everysec", (2, 2)), ("always", (2, 2)),
+                                          ("everysec", (4, 2)), ("everysec", (1, 2))])
+def test_replica_killed_and_restarted_resumes_without_a_full_copy(fsync, shards):
     primary, replica = start_pair(("--repl-backlog-size", "32mb"),
-                                  ("--appendonly", "yes", "--appendfsync", fsync))
+                                  ("--appendonly", "yes", "--appendfsync", fsync), shards)
     try:
         r = primary.client()
         write_batch(r, "before", 1000)
