@@ -68,5 +68,8 @@ slot ranges cut through a primary shard's) is not exactly-once if the replica
 crashes while it runs; a replica expires keys by its own clock, so a write
 that reaches it within the replication lag of its key's expiry can differ;
 transactions are applied record by record (a replica reader may see part of
-one); no chained replicas; the lag and offset figures count records, not bytes.
+one), and a full copy replaces a shard's keys while readers look on; a
+replica restarted with another shard count (its data redistributed) copies
+its primary afresh; no chained replicas; the lag and offset figures count
+records, not bytes.
 """

@@ -119,6 +119,17 @@ def test_replica_refuses_writes_and_serves_reads(pair):
             rr.execute_command(*write)
         assert str(err.value) == "You can't write against a read only replica."
     assert rr.get("shared") == b"from-primary"
+    rr.config_set("replica-read-only", "no")          # a writable replica: local writes
+    try:
+        assert rr.set("local-only", "1")
+        assert info(replica)["slave_read_only"] == 0
+    finally:
+        rr.config_set("replica-read-only", "yes")
+    with pytest.raises(redis.ResponseError, match="read only replica"):
+        rr.set("local-only", "2")
+    primary.client().set("local-only", "p")         # the primary's writes put it right
+    primary.client().delete("local-only")
+    assert wait_for(lambda: rr.get("local-only") is None)
 
 
 def test_wait_counts_acknowledging_replicas(pair):
