@@ -18,7 +18,7 @@ from fastcache import log
 from fastcache.engine.keyspace import now_ms
 from fastcache.persistence import codec
 from fastcache.replication.backlog import Backlog
-from fastcache.replication.batcher import Batcher, monotonic_us
+from fastcache.replication.batcher import Batcher
 from fastcache.replication.frames import SNAPSHOT_END, FrameEncoder, header_kind, header_seqs
 
 HEARTBEAT_SECONDS = 1.0
@@ -68,12 +68,26 @@ class ReplicationSource:
         self.batcher = new_batcher(config, self.shard)
         self.encoder = FrameEncoder(zstd_level(config))
         self.backlog = Backlog(config["repl-backlog-size"], durability.current_seq())
+        self._pace()
+
+    def _pace(self):
+        """How records reach the batcher. Taking them before every reply costs the
+        hot path, so with batching a timer takes them every max-delay instead;
+        immediate (or a zero delay) takes them before every reply."""
+        batcher = self.batcher
+        eager = batcher.immediate or batcher.max_delay_us == 0
+        self.worker.repl_eager = eager
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        if not eager:
+            self.timer = self.worker.loop.call_later(batcher.max_delay_us / 1e6, self._on_timer)
 
     def reconfigure(self):
         """Pick up CONFIG SET repl-*: the buffered records go out under the old settings."""
         if not self.active:
             return
-        self._ship()
+        self.flush()
         config = self.worker.config
         old = self.batcher
         self.batcher = new_batcher(config, self.shard)
@@ -81,6 +95,7 @@ class ReplicationSource:
             setattr(self.batcher, name, getattr(old, name))
         self.encoder = FrameEncoder(zstd_level(config))
         self.backlog.max_bytes = config["repl-backlog-size"]
+        self._pace()
 
     def restart(self, replid):
         """A new replication history (promotion): the backlog starts afresh."""
@@ -97,33 +112,29 @@ class ReplicationSource:
             self.flush()
             self.worker.durability.sink = None
             self.batcher = self.backlog = self.encoder = None
+            self.worker.repl_eager = False
+            if self.timer is not None:
+                self.timer.cancel()
+                self.timer = None
 
     # -- records -> frames ----------------------------------------------------------
 
     def on_records(self, records):
         """Durability.flush's sink: the shard's newest records, in order."""
-        batcher = self.batcher
-        for frame in batcher.add_many(records):
+        for frame in self.batcher.add_many(records):
             self._publish(frame)
-        if batcher.pending:
-            if batcher.immediate:
-                self._publish(batcher.flush())
-            elif self.timer is None:
-                self._arm()
-
-    def _arm(self):
-        delay = max(0, self.batcher.deadline_us - monotonic_us()) / 1e6
-        self.timer = self.worker.loop.call_later(delay, self._on_timer)
+        if self.worker.repl_eager:
+            self._ship()
 
     def _on_timer(self):
+        """Every max-delay: the records since the last tick go out (they waited
+        at most that long), in frames of at most max-records / max-bytes."""
         self.timer = None
         if self.batcher is None:
             return
-        frame = self.batcher.due(monotonic_us())
-        if frame is not None:
-            self._publish(frame)
-        if self.batcher.pending:
-            self._arm()
+        self.flush()
+        self.timer = self.worker.loop.call_later(self.batcher.max_delay_us / 1e6,
+                                                 self._on_timer)
 
     def _publish(self, frame):
         first, last = header_seqs(frame)
@@ -139,7 +150,9 @@ class ReplicationSource:
 
     def flush(self):
         """Every record so far framed and sent (WAIT, a full sync); the shard's seq."""
-        self.worker.flush_records()
+        durability = self.worker.durability
+        if durability is not None:
+            durability.flush()
         if self.active:
             self._ship()
         return self.seq()

@@ -55,6 +55,7 @@ class Worker:
         # An Error every write gets instead of running (MISCONF while the disk fails).
         self.refuse_writes = None
         self.durability = Durability(self) if persist else None
+        self.repl_eager = False    # replication takes records before every reply too
         self.replication = Replication(self)
         self.refuse_writes = self.replication.refusal()
         self.apply_config()
@@ -132,9 +133,12 @@ class Worker:
         self.replication.apply_config()
 
     def flush_records(self):
-        """Put pending mutation records in the WAL: called before any reply leaves."""
+        """Put pending mutation records in the WAL: called before any reply leaves.
+        Records kept for replicas alone wait for replication's own timer, unless it
+        wants them at once (repl_eager)."""
         durability = self.durability
-        if durability is not None and durability.journal is not None and durability.journal.entries:
+        if durability is not None and durability.journal is not None and durability.journal.entries \
+                and (durability.wal is not None or self.repl_eager):
             durability.flush()
 
     def publish_event(self, event, dbid, key):
