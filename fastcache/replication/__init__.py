@@ -7,8 +7,11 @@ The primary (every worker, for its own shard)
   (frames.py, batcher.py) and keeps the newest in a bounded Backlog
   (backlog.py). The journal runs while a replica is attached or appendonly is
   on: the first replica turns it on (the WAL stays off then). Frames leave at
-  repl-batch-max-records / -bytes / -delay-us (a loop timer), or one per loop
-  pass with ``repl-send-policy immediate``.
+  repl-batch-max-records / -bytes, and a loop timer takes the journal's
+  records every repl-batch-max-delay-us and ships them (no per-reply work on
+  the hot path); with ``repl-send-policy immediate`` (or a zero delay) the
+  records are taken and shipped before every reply, one frame per loop pass.
+  Turning the journal on costs the primary about what appendonly does.
 - The replication ID (40 hex characters) is new at every start, made by the
   supervisor before it forks so all workers share it: a primary restarted
   from disk may have lost writes its replicas hold, so they copy it afresh.
