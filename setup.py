@@ -6,7 +6,8 @@ setup(
         # optional: without a compiler the pure-Python twins serve.
         Extension(
             "fastcache._native",
-            sources=["native/module.c", "native/parser.c", "native/fastpath.c"],
+            sources=["native/module.c", "native/parser.c", "native/fastpath.c",
+                     "native/records.c"],
             depends=["native/native.h"],
             extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter",
                                 "-Wno-missing-field-initializers"],

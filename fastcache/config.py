@@ -147,6 +147,17 @@ def render_output_limits(limits):
     return " ".join("%s %d %d %d" % ((shown[name],) + limits[name]) for name in shown)
 
 
+def replica_of(value):
+    """'<host> <port>' of the primary to replicate, or '' for none."""
+    words = _words(value)
+    if not words:
+        return ""
+    if len(words) != 2:
+        raise ValueError("expected '<host> <port>'")
+    integer(0, 65535)(words[1])
+    return "%s %s" % (words[0], words[1])
+
+
 def notify_flags(value):
     return notify.parse_flags(str(value))
 
@@ -193,6 +204,19 @@ SCHEMA = {opt.name: opt for opt in [
     Option("client-output-buffer-limit",
            "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
            output_limits, render_output_limits),
+    # Replication (fastcache/replication): a primary's frames and backlog, a replica's link.
+    Option("replicaof", "", replica_of, mutable=False),
+    Option("masterauth", "", text),
+    Option("replica-read-only", "yes", yes_no, render_bool),
+    Option("repl-timeout", 60, integer(1, INT_MAX)),
+    Option("repl-compression", "zstd", one_of("zstd", "none")),
+    Option("repl-zstd-level", 1, integer(1, 22)),
+    Option("repl-send-policy", "batch", one_of("batch", "immediate")),
+    Option("repl-batch-max-records", 1024, integer(1, INT_MAX)),
+    Option("repl-batch-max-bytes", 256 * 1024, memory(1, 1024 ** 3)),
+    Option("repl-batch-max-delay-us", 1000, integer(0, 10 ** 7)),
+    Option("repl-backlog-size", 1024 ** 2, memory(16 * 1024, LLONG_MAX)),
+    Option("repl-max-replicas", 64, integer(1, 100000)),
 ]}
 
 # Keys whose new value is merged into the current one rather than replacing it.

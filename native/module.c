@@ -14,7 +14,8 @@ PyMODINIT_FUNC PyInit__native(void)
     PyObject *m = PyModule_Create(&native_module);
     if (!m)
         return NULL;
-    if (native_add_parser(m) < 0 || native_add_fastpath(m) < 0) {
+    if (native_add_parser(m) < 0 || native_add_fastpath(m) < 0 ||
+        native_add_records(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }

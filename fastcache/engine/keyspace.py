@@ -44,6 +44,8 @@ class Keyspace:
         self.publish_event = None  # fn(event, db id, key), set by the server
         # Mutation records (engine/records.Journal) while something keeps them.
         self.journal = None
+        # On a replica: how far this shard applied each primary shard (persistence/marks.py).
+        self.repl_marks = None
 
     # -- reads -------------------------------------------------------------
 

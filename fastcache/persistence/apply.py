@@ -3,10 +3,13 @@
 Recovery replays the WAL through it, and replicas apply the primary's records
 through it. Records are already deterministic (engine/records.py), so they run
 through the ordinary handlers, silently: no keyspace events, no rewriting.
+A replica's WAL also holds its marks (persistence/marks.py): a wrapped record
+runs its inner argv and moves the mark, so data and marks come back together.
 """
 from fastcache.engine.context import Context
 from fastcache.engine.errors import CommandError
 from fastcache.engine.records import PUT
+from fastcache.persistence import marks
 from fastcache.engine.registry import resolve
 from fastcache.protocol.replies import Error
 
@@ -26,8 +29,12 @@ class Applier:
         ks = self.ks
         if not 0 <= dbid < len(ks.dbs):
             raise RecordError("db %d out of range (databases is %d)" % (dbid, len(ks.dbs)))
+        if argv[0] in _MARKS:
+            argv = marks.replay(ks, argv)
+            if argv is None:
+                return
         if argv[0] == PUT:
-            _put(ks, ks.dbs[dbid], argv)
+            put_value(ks, ks.dbs[dbid], argv)
             return
         ctx = self._ctx[dbid]
         ctx.db = ks.dbs[dbid]  # a replayed SWAPDB/FLUSHDB keeps the Db objects; be sure
@@ -54,7 +61,10 @@ class Applier:
         return last
 
 
-def _put(ks, db, argv):
+_MARKS = (marks.APPLIED, marks.ORIGIN)
+
+
+def put_value(ks, db, argv):
     from fastcache.persistence.codec import load_value
     _, key, blob, at = argv
     ks.set(db, key, load_value(blob), int(at) if at else None)

@@ -11,6 +11,9 @@ then the payload: one zstd stream of chunks, each a u64 length and a pickled
 database chunk as `fastcache.persistence.codec` describes. ``databases`` is
 how many databases the writing shard had.
 
+A replica's snapshot has a sidecar ``snap-<seq>.marks`` (persistence/marks.py):
+written before the snapshot is renamed into place, read with it, removed with it.
+
 A snapshot is written to ``<name>.tmp``, fsynced, renamed into place and the
 directory fsynced, so a file under its final name is always complete.
 """
@@ -23,7 +26,7 @@ import zstandard
 
 from fastcache import log
 from fastcache.engine.keyspace import now_ms
-from fastcache.persistence import codec
+from fastcache.persistence import codec, marks
 from fastcache.persistence.walfile import fsync_dir
 
 MAGIC = b"FCSNAP\0\0"
@@ -79,6 +82,7 @@ def write_snapshot(shard_dir, shard, seq, ks, level=1):
                                 len(ks.dbs)))
             f.flush()
             os.fsync(f.fileno())
+        marks.write_sidecar(path, ks.repl_marks)
         os.replace(tmp, path)
     except BaseException:
         _remove_if_there(tmp)
@@ -169,6 +173,10 @@ def read_snapshot(path, ks):
         raise SnapshotError("%s: written with %d databases, this server has %d"
                             % (path, head["databases"], len(ks.dbs)))
     try:
+        ks.repl_marks = marks.read_sidecar(path)
+    except ValueError as exc:
+        raise SnapshotError(str(exc)) from None
+    try:
         _load_payload(payload, ks)
     except (ValueError, TypeError, zstandard.ZstdError) as exc:
         raise SnapshotError("%s: bad payload: %s" % (path, exc)) from None
@@ -215,6 +223,7 @@ def _read_exactly(reader, n):
 
 
 def _clear(ks):
+    ks.repl_marks = None
     for db in ks.dbs:
         db.data = {}
         db.expires = {}
@@ -240,3 +249,5 @@ def remove_older(shard_dir, seq):
     for found, path, tmp in _scan(shard_dir):
         if found < seq or (tmp and found <= seq):
             _remove_if_there(path)
+            if not tmp:
+                marks.remove_sidecar(path)

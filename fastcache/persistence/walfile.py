@@ -61,13 +61,21 @@ def file_header(shard):
     return FILE_HEADER.pack(MAGIC, VERSION, shard, 0)
 
 
-def encode_payload(dbid, argv):
+def py_encode_payload(dbid, argv):
+    """A record's payload: u16 db, u32 argc, then each argument's u32 length and bytes
+    (fastcache._native.encode_payload is its C twin)."""
     parts = [_DB_ARGC.pack(dbid, len(argv))]
     pack = _LEN.pack
     for arg in argv:
         parts.append(pack(len(arg)))
         parts.append(arg)
     return b"".join(parts)
+
+
+try:
+    from fastcache._native import encode_payload
+except ImportError:  # built without the extension
+    encode_payload = py_encode_payload
 
 
 def frame(seq, payload):

@@ -14,7 +14,7 @@ loop wakes, and ``deadline_us`` says when it has to wake at the latest.
 import time
 
 from fastcache.persistence.walfile import encode_payload
-from fastcache.replication.frames import ITEM_LEN, RECORDS, FrameEncoder
+from fastcache.replication.frames import ITEM_LEN, RECORDS, FrameEncoder, encode_items
 
 _NOTHING = ()
 
@@ -93,6 +93,39 @@ class Batcher:
                 ready.append(self._emit())
             else:
                 ready = [self._emit()]
+        return ready
+
+    def add_many(self, records):
+        """Buffer [(seq, db, argv)] (a list, as Journal.take hands them out); the
+        frames they made ready. The same frames as add() one by one, but the
+        records that fit the current frame are encoded in one call."""
+        ready = []
+        i, n = 0, len(records)
+        while i < n:
+            seq = records[i][0]
+            if self._count and seq != self._next_seq:
+                ready.append(self._emit())
+            k = min(n - i, self.max_records - self._count)
+            if records[i + k - 1][0] != seq + k - 1:    # not consecutive: one at a time
+                ready.extend(self.add(*records[i]))
+                i += 1
+                continue
+            blob = encode_items(records, i, i + k)
+            if self._bytes + len(blob) > self.max_bytes:
+                for record in records[i:i + k]:
+                    ready.extend(self.add(*record))
+                i += k
+                continue
+            if not self._count:
+                self._first_seq = seq
+                self._oldest_us = self._clock()
+            self._parts.append(blob)
+            self._count += k
+            self._bytes += len(blob)
+            self._next_seq = seq + k
+            i += k
+            if self._count >= self.max_records or self._bytes >= self.max_bytes:
+                ready.append(self._emit())
         return ready
 
     def due(self, now_us):

@@ -31,7 +31,7 @@ import struct
 import zstandard
 from xxhash import xxh3_64_intdigest
 
-from fastcache.persistence.walfile import decode_payload, encode_payload
+from fastcache.persistence.walfile import decode_payload, encode_payload, py_encode_payload
 
 MAGIC = b"FCRF"
 VERSION = 1
@@ -48,6 +48,7 @@ FLAG_ZSTD = 1
 _FIELDS = struct.Struct("<4sBBBHQQIII")   # the header up to the checksum
 _CHECKSUM = struct.Struct("<Q")
 HEADER_SIZE = _FIELDS.size + _CHECKSUM.size
+_KIND_AT = 4 + 1                         # offset of the kind
 _SEQS_AT = 4 + 1 + 1 + 1 + 2             # offset of first_seq, last_seq
 _SEQS = struct.Struct("<QQ")
 ITEM_LEN = struct.Struct("<I")
@@ -72,6 +73,23 @@ def pack_items(items):
         parts.append(pack(len(item)))
         parts.append(item)
     return b"".join(parts)
+
+
+def py_encode_items(records, start, stop):
+    """records[start:stop], (seq, db, argv) tuples, as a RECORDS frame's items
+    (fastcache._native.encode_items is its C twin)."""
+    return pack_items([py_encode_payload(db, argv) for _, db, argv in records[start:stop]])
+
+
+try:
+    from fastcache._native import encode_items
+except ImportError:  # built without the extension
+    encode_items = py_encode_items
+
+
+def header_kind(frame_bytes):
+    """The kind of an encoded frame."""
+    return frame_bytes[_KIND_AT]
 
 
 def header_seqs(frame_bytes):
@@ -167,23 +185,10 @@ class Frame:
     def items(self):
         """The payload's items, as bytes."""
         payload = self.payload
-        end = len(payload)
-        items = []
-        pos = 0
-        unpack = ITEM_LEN.unpack_from
-        for _ in range(self.count):
-            if end - pos < 4:
-                raise FrameError("frame payload ends inside an item length")
-            (n,) = unpack(payload, pos)
-            pos += 4
-            if end - pos < n:
-                raise FrameError("frame payload ends inside an item")
-            items.append(payload[pos:pos + n])
-            pos += n
-        if pos != end:
-            raise FrameError("frame payload has %d bytes after its %d items"
-                             % (end - pos, self.count))
-        return items
+        try:
+            return [payload[a:b] for a, b in _item_spans(payload, self.count)]
+        except ValueError as exc:
+            raise FrameError(str(exc)) from None
 
     def records(self, after=None):
         """[(seq, db, argv)] of a RECORDS frame, leaving out seqs <= after: a replica
@@ -192,22 +197,56 @@ class Frame:
             raise FrameError("a %s frame holds no records" % KIND_NAMES[self.kind])
         if after is None:
             after = self.first_seq - 1
-        out = []
-        seq = self.first_seq
-        for item in self.items():
-            if seq > after:
-                try:
-                    db, argv = decode_payload(item)
-                except (ValueError, struct.error) as exc:
-                    raise FrameError("bad record %d in frame: %s" % (seq, exc)) from None
-                out.append((seq, db, argv))
-            seq += 1
-        return out
+        try:
+            return decode_records(self.payload, self.count, self.first_seq, after)
+        except ValueError as exc:
+            raise FrameError(str(exc)) from None
 
     def __repr__(self):
         return "<Frame %s shard=%d seqs=%d..%d count=%d %d bytes%s>" % (
             KIND_NAMES.get(self.kind, self.kind), self.shard, self.first_seq, self.last_seq,
             self.count, len(self.payload), " zstd" if self.compressed else "")
+
+
+def _item_spans(payload, count):
+    """[(start, end)] of the count items of a raw payload; ValueError if they do not fill it."""
+    spans = []
+    end = len(payload)
+    pos = 0
+    unpack = ITEM_LEN.unpack_from
+    for _ in range(count):
+        if end - pos < 4:
+            raise ValueError("frame payload ends inside an item length")
+        (n,) = unpack(payload, pos)
+        pos += 4
+        if end - pos < n:
+            raise ValueError("frame payload ends inside an item")
+        spans.append((pos, pos + n))
+        pos += n
+    if pos != end:
+        raise ValueError("frame payload has %d bytes after its %d items" % (end - pos, count))
+    return spans
+
+
+def py_decode_records(payload, count, first_seq, after):
+    """[(seq, db, argv)] of the records past after in a RECORDS payload of count items
+    numbered from first_seq; ValueError when it is malformed (fastcache._native.
+    decode_records is its C twin)."""
+    out = []
+    for seq, (a, b) in enumerate(_item_spans(payload, count), first_seq):
+        if seq > after:
+            try:
+                db, argv = decode_payload(payload[a:b])
+            except (ValueError, struct.error) as exc:
+                raise ValueError("bad record %d in frame: %s" % (seq, exc)) from None
+            out.append((seq, db, argv))
+    return out
+
+
+try:
+    from fastcache._native import decode_records
+except ImportError:  # built without the extension
+    decode_records = py_decode_records
 
 
 class FrameDecoder:

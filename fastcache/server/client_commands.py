@@ -42,7 +42,9 @@ def _caller(ctx):
 
 
 def client_type(conn):
-    """normal or pubsub (replica connections do not exist yet)."""
+    """replica (a replication stream), pubsub or normal."""
+    if conn.replica_stream is not None:
+        return "replica"
     return "pubsub" if conn.channels or conn.patterns else "normal"
 
 

@@ -61,6 +61,8 @@ class ClientConnection(DiskGate, asyncio.Protocol):
         self.soft_limit_since = None  # when the output went over the soft limit
         self.blocked_on = []       # (owner shard, token) of a blocking command's waiters
         self.in_exec = False       # running EXEC: blocking commands do not block
+        self.repl_port = 0         # REPLCONF listening-port of a replica
+        self.replica_stream = None # after FCSYNC: the replication stream on this connection
 
     # -- connection lifecycle -------------------------------------------------
 
@@ -102,6 +104,8 @@ class ClientConnection(DiskGate, asyncio.Protocol):
         pubsub.drop_all(self)
         if self.blocked_on:
             blocking.unregister(self)
+        if self.replica_stream is not None:
+            self.replica_stream.close()
         self.worker.remove_client(self)
 
     def eof_received(self):
@@ -120,7 +124,7 @@ class ClientConnection(DiskGate, asyncio.Protocol):
             self.transport.close()
 
     def exempt_from_timeout(self):
-        return False
+        return self.replica_stream is not None
 
     # -- input ----------------------------------------------------------------
 

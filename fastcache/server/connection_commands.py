@@ -135,7 +135,8 @@ def hello(ctx, argv):
         b"proto": ctx.proto if client is None else client.ctx.proto,
         b"id": client.id if client is not None else 0,
         b"mode": b"standalone",
-        b"role": b"master",
+        b"role": b"replica" if ctx.server is not None and ctx.server.replication.master
+        else b"master",
         b"modules": [],
     }
 

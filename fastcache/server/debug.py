@@ -5,7 +5,9 @@ such setting and always allows it. DEBUG fans out: subcommands that change
 every shard (POPULATE, SET-ACTIVE-EXPIRE) run on every worker, the others
 only on the worker the client is connected to (so DEBUG SLEEP blocks that
 worker, as it blocks the whole of Redis); the reply is that worker's.
+DEBUG DIGEST is computed by every worker for its shard and combined.
 """
+import hashlib
 import re
 import time
 
@@ -13,10 +15,12 @@ from fastcache import log
 from fastcache.engine import errors
 from fastcache.engine.args import parse_int
 from fastcache.engine.errors import CommandError
+from fastcache.engine.keyspace import now_ms
 from fastcache.engine.keys import help_reply
+from fastcache.engine.lists import List
 from fastcache.engine.registry import ALL, command
 from fastcache.protocol.encoder import ENCODERS
-from fastcache.protocol.replies import OK, BigNumber, Error, Push, Raw, Verbatim
+from fastcache.protocol.replies import OK, BigNumber, Error, Push, Raw, Simple, Verbatim
 from fastcache.server.admin import subcommand_syntax_error
 
 _NUMBER_PREFIX = re.compile(rb"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
@@ -123,6 +127,8 @@ def debug_protocol(ctx, argv):
 
 
 _HELP = (
+    "DIGEST",
+    "    Output a hex signature representing the current DB content.",
     "ERROR <string>",
     "    Return a Redis protocol error with <string> as message. Useful for clients",
     "    unit tests to simulate Redis errors.",
@@ -146,6 +152,45 @@ _HELP = (
 )
 
 
+class Digest(int):
+    """One shard's DEBUG DIGEST, combined with the others' by XOR."""
+    __slots__ = ()
+
+
+def _value_form(value):
+    """A value as bytes, the same for equal values whatever their history:
+    unordered types are sorted, encodings left out."""
+    if type(value) is bytes:
+        return b"s" + value
+    if type(value) is List:
+        return b"l" + repr(list(value)).encode()
+    if isinstance(value, dict):  # Hash: field -> value; ZSet: member -> score
+        return b"h" + repr(sorted(value.items())).encode()
+    return b"t" + repr(sorted(value)).encode()
+
+
+def dataset_digest(ks):
+    """XOR of a SHA-1 per live key (db, key, value, expiry): order-free, so
+    shards combine by XOR, and equal datasets digest equally."""
+    acc = 0
+    now = now_ms()
+    for db in ks.dbs:
+        expires = db.expires
+        for key, value in db.data.items():
+            at = expires.get(key)
+            if at is not None and at <= now:
+                continue
+            h = hashlib.sha1(b"%d\0%d\0%s\0%s" % (db.id, len(key), key, b"%d" % at
+                                                      if at is not None else b"-"))
+            h.update(_value_form(value))
+            acc ^= int.from_bytes(h.digest(), "big")
+    return Digest(acc)
+
+
+def debug_digest(ctx, argv):
+    return dataset_digest(ctx.ks)
+
+
 def debug_help(ctx, argv):
     return help_reply("DEBUG", _HELP)
 
@@ -153,6 +198,7 @@ def debug_help(ctx, argv):
 # name -> (handler, min argc, max argc, runs on every worker)
 SUBCOMMANDS = {
     b"help": (debug_help, 2, 2, False),
+    b"digest": (debug_digest, 2, 2, True),
     b"sleep": (debug_sleep, 3, 3, False),
     b"error": (debug_error, 3, 3, False),
     b"log": (debug_log, 3, 3, False),
@@ -163,7 +209,14 @@ SUBCOMMANDS = {
 
 
 def _merge(parts):
-    """The reply of the worker the client talks to (the one part that is a list)."""
+    """The reply of the worker the client talks to (the one part that is a list),
+    or every shard's digest combined."""
+    digests = [part for part in parts if type(part) is Digest]
+    if digests:
+        acc = 0
+        for part in digests:
+            acc ^= part
+        return Simple("%040x" % acc)
     for part in parts:
         if part is not None:
             return part[0]
@@ -178,6 +231,9 @@ def debug(ctx, argv):
         raise subcommand_syntax_error(argv[1], "DEBUG")
     handler, _, _, everywhere = entry
     if ctx.server is None:  # embedded: no fan-out, no merge
+        reply = handler(ctx, argv)
+        return _merge([reply]) if type(reply) is Digest else reply
+    if handler is debug_digest:
         return handler(ctx, argv)
     caller_here = ctx.client is not None
     if not (caller_here or everywhere):

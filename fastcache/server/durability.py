@@ -4,6 +4,10 @@ The worker calls flush() before any reply leaves (so appendfsync's promises
 hold), tick() from its cron, and shutdown() on the way out. A background
 snapshot forks the worker: the child writes the copy-on-write image of the
 shard while the parent goes on serving.
+
+The journal runs while the WAL is on or replication wants the records (a
+``sink``, set by replication/primary.py once a replica attaches); flush()
+hands each batch of records to both.
 """
 import os
 import signal
@@ -40,6 +44,7 @@ class Durability:
         # appendfsync always, after a failed WAL write: the first journal
         # generation whose records are not on disk yet (see must_hold).
         self.unsafe_from = None
+        self.sink = None              # fn([(seq, db, argv)]): replication's share of the records
         self.loading_seconds = 0.0
         # snapshots, with Redis's INFO names in mind
         self.lastsave = int(time.time())
@@ -81,19 +86,26 @@ class Durability:
         if self.config["appendonly"]:
             self.enable_wal()
 
+    def start_journal(self):
+        """Keep mutation records from now on (the WAL or replication needs them)."""
+        if self.journal is None:
+            self.journal = Journal(self.seq)
+            self.ks.journal = self.journal
+
     def enable_wal(self):
         wal = Wal(self.dir, self.index, self.config["appendfsync"])
-        wal.open(self.seq + 1)      # first: if the disk refuses, nothing has changed
+        wal.open(self.current_seq() + 1)  # first: if the disk refuses, nothing has changed
+        self.start_journal()
         self.wal = wal
-        self.journal = Journal(self.seq)
-        self.ks.journal = self.journal
         self.wal_base = 0
 
     def disable_wal(self):
         self.flush()
         self.seq = self.journal.seq   # later snapshots are named after the last record
         self.wal.close()
-        self.ks.journal = self.journal = self.wal = None
+        self.wal = None
+        if self.sink is None:
+            self.ks.journal = self.journal = None
 
     def current_seq(self):
         return self.journal.seq if self.journal is not None else self.seq
@@ -101,27 +113,32 @@ class Durability:
     # -- the WAL -----------------------------------------------------------------
 
     def flush(self):
-        """Hand the pending records to the WAL (fsynced under appendfsync always)."""
+        """Hand the pending records to the WAL (fsynced under appendfsync always)
+        and to replication."""
         journal = self.journal
         if journal is None or not journal.entries:
             return
         records = journal.take()
         if not records:
             return
-        blob = b"".join([frame(seq, encode_payload(dbid, argv)) for seq, dbid, argv in records])
-        if not self.wal.write(blob, records[-1][0]):
-            if self.wal.policy == "always" and self.unsafe_from is None:
-                # Replies that depend on these records wait until they are on disk.
-                self.unsafe_from = journal.generation - 1
-            self.refresh_refusal()
+        if self.wal is not None:
+            blob = b"".join([frame(seq, encode_payload(dbid, argv))
+                             for seq, dbid, argv in records])
+            if not self.wal.write(blob, records[-1][0]):
+                if self.wal.policy == "always" and self.unsafe_from is None:
+                    # Replies that depend on these records wait until they are on disk.
+                    self.unsafe_from = journal.generation - 1
+                self.refresh_refusal()
+        if self.sink is not None:
+            self.sink(records)
 
     def must_hold(self, log_gen):
         """Whether output that follows records of journal generation log_gen must wait."""
         return self.unsafe_from is not None and log_gen >= self.unsafe_from
 
     def refresh_refusal(self):
-        """Set or clear the MISCONF refusal: after disk trouble, a failed or good
-        save, or a change to the settings that decide it."""
+        """Set or clear the error writes get: MISCONF after disk trouble or a
+        failed save, READONLY on a replica, or none."""
         worker = self.worker
         if self.wal is not None and self.wal.error is not None:
             worker.refuse_writes = Error(MISCONF_AOF % self.wal.error)
@@ -129,7 +146,7 @@ class Durability:
               and self.config["save"]):
             worker.refuse_writes = Error(MISCONF_RDB)
         else:
-            worker.refuse_writes = None
+            worker.refuse_writes = worker.replication.refusal()
         worker.apply_config()
 
     # -- cron --------------------------------------------------------------------

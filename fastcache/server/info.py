@@ -17,6 +17,7 @@ from collections import deque
 from fastcache import REDIS_VERSION
 from fastcache.engine.registry import ALL, command
 from fastcache.protocol.replies import OK, Verbatim
+from fastcache.replication import report
 from fastcache.server.config_commands import CONFIG_ACL, current_value, listening_port
 from fastcache.server.persistence_commands import info_facts, info_fields
 
@@ -31,7 +32,6 @@ _SUMMED = ("clients", "rss", "peak", "commands", "connections", "rejected", "net
            "cpu_user")
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 _BUILD_ID = hashlib.sha1(b"fastcache").hexdigest()[:15]
-_NO_REPLID = "0" * 40
 
 
 def wanted_sections(args):
@@ -109,7 +109,7 @@ def snapshot(ctx):
         "dbs": [(db.id, len(db.data), len(db.expires)) for db in ks.dbs if db.data],
         "started": time.time(), "pid": os.getpid(), "port": 0, "instance": str(os.getpid()),
         "hz": 10, "maxclients": 10000, "config_file": "", "shards": 1,
-        "maxmemory": 0, "maxmemory_policy": "noeviction",
+        "maxmemory": 0, "maxmemory_policy": "noeviction", "repl": None,
     }
     if worker is None:
         return part
@@ -127,6 +127,7 @@ def snapshot(ctx):
         config_file=config.source or "", shards=worker.nshards,
         maxmemory=int(current_value(config, "maxmemory")),
         maxmemory_policy=current_value(config, "maxmemory-policy"),
+        repl=worker.replication.info(),
     )
     return part
 
@@ -224,17 +225,19 @@ _ZERO_STATS_TAIL = (
 
 
 def _stats(first, total, parts):
+    repl = report.stats_fields(parts)
     return [
         ("total_connections_received", total["connections"]),
         ("total_commands_processed", total["commands"]),
         ("instantaneous_ops_per_sec", total["ops"]),
         ("total_net_input_bytes", total["net_in"]), ("total_net_output_bytes", total["net_out"]),
-        ("total_net_repl_input_bytes", 0), ("total_net_repl_output_bytes", 0),
+        ("total_net_repl_input_bytes", 0), ("total_net_repl_output_bytes", repl["repl_out"]),
         ("instantaneous_input_kbps", "%.2f" % total["in_kbps"]),
         ("instantaneous_output_kbps", "%.2f" % total["out_kbps"]),
         ("instantaneous_input_repl_kbps", "0.00"), ("instantaneous_output_repl_kbps", "0.00"),
         ("rejected_connections", total["rejected"]),
-        ("sync_full", 0), ("sync_partial_ok", 0), ("sync_partial_err", 0),
+        ("sync_full", repl["sync_full"]), ("sync_partial_ok", repl["sync_partial_ok"]),
+        ("sync_partial_err", repl["sync_partial_err"]),
         ("expired_keys", total["expired"]), ("expired_stale_perc", "0.00"),
         ("expired_time_cap_reached_count", 0), ("expire_cycle_cpu_milliseconds", 0),
         ("evicted_keys", 0), ("evicted_clients", 0), ("total_eviction_exceeded_time", 0),
@@ -245,14 +248,7 @@ def _stats(first, total, parts):
 
 
 def _replication(first, total, parts):
-    replid = hashlib.sha1(("replid:" + first["instance"]).encode()).hexdigest()
-    return [
-        ("role", "master"), ("connected_slaves", 0), ("master_failover_state", "no-failover"),
-        ("master_replid", replid), ("master_replid2", _NO_REPLID), ("master_repl_offset", 0),
-        ("second_repl_offset", -1), ("repl_backlog_active", 0),
-        ("repl_backlog_size", 1048576), ("repl_backlog_first_byte_offset", 0),
-        ("repl_backlog_histlen", 0),
-    ]
+    return report.replication_fields(parts)
 
 
 def _cpu(first, total, parts):

@@ -9,6 +9,10 @@ forwards to one peer in one loop pass cost one write and one read.
 
 `txn` names the cross-shard lock a request belongs to (None for ordinary
 requests); a locked worker defers other requests in arrival order.
+
+Most requests get one reply. A subscription (PeerClient.subscribe) gets any
+number, all with its request id, until the asker drops it: replication uses
+one per primary shard to carry a replica's frames from their owner.
 """
 import asyncio
 import pickle
@@ -86,6 +90,7 @@ class PeerClient(_Batched):
         self.shard = shard
         self.on_lost = on_lost
         self.pending = {}
+        self.streams = {}       # request id -> callback of a subscription
         self.next_id = 0
 
     def request(self, kind, payload, callback, txn=None):
@@ -93,6 +98,18 @@ class PeerClient(_Batched):
         self.next_id += 1
         self.pending[self.next_id] = callback
         self._post((self.next_id, kind, payload, txn))
+
+    def subscribe(self, kind, payload, callback):
+        """Send a request answered many times; callback(result) runs for each
+        reply until unsubscribe(the returned id)."""
+        self.next_id += 1
+        self.streams[self.next_id] = callback
+        self._post((self.next_id, kind, payload, None))
+        return self.next_id
+
+    def unsubscribe(self, rid):
+        """Ignore the subscription's later replies (the owner is told separately)."""
+        self.streams.pop(rid, None)
 
     def call(self, kind, payload, txn=None):
         """Send a request and return a future for its result."""
@@ -104,7 +121,12 @@ class PeerClient(_Batched):
         pending = self.pending
         for frame in self.reader.feed(data):
             for rid, result in frame:
-                pending.pop(rid)(result)
+                callback = pending.pop(rid, None)
+                if callback is None:
+                    callback = self.streams.get(rid)
+                    if callback is None:     # a dropped subscription's late reply
+                        continue
+                callback(result)
 
     def connection_lost(self, exc):
         self.transport = None

@@ -18,6 +18,7 @@ from multiprocessing.sharedctypes import RawArray
 from fastcache import __version__, log
 from fastcache.persistence import datadir
 from fastcache.persistence.recovery import RecoveryError
+from fastcache.replication.node import new_replid
 from fastcache.server import worker as worker_module
 
 # A crashed worker brings every worker back from disk (appendonly yes), but
@@ -122,6 +123,9 @@ class Supervisor:
         shards = self.config["shards"]
         shared = RawArray("l", shards)
         self.generation += 1
+        # Every start is a new replication history: a primary back from disk may
+        # have lost writes its replicas hold, so they must copy it afresh.
+        self.config.replid = new_replid()
         instance = "%d-%d-%d" % (os.getpid(), port, self.generation)
         ready_r, ready_w = os.pipe()
         for index in range(shards):

@@ -25,6 +25,8 @@ from fastcache.protocol.encoder import ENCODERS
 from fastcache.protocol.replies import Error
 from fastcache.server import blocking, peers, pubsub, transactions
 from fastcache.server.durability import Durability
+from fastcache.replication import node as replication
+from fastcache.replication.node import Replication
 from fastcache.server import commands as _families  # noqa: F401 (registers the server's commands)
 from fastcache.server.slowlog import SlowLog
 from fastcache.server.stats import Stats
@@ -54,6 +56,9 @@ class Worker:
         self.refuse_writes = None
         self.holding = []   # connections and peer links whose output waits for the disk
         self.durability = Durability(self) if persist else None
+        self.repl_eager = False    # replication takes records before every reply too
+        self.replication = Replication(self)
+        self.refuse_writes = self.replication.refusal()
         self.apply_config()
         self.started = time.time()
         self.next_client = 0
@@ -101,6 +106,7 @@ class Worker:
                 lambda: ClientConnection(self), sock=sock,
                 backlog=self.config["tcp-backlog"]))
         self._tick()
+        self.replication.start()
         if on_ready is not None:
             on_ready()
         return await self.stopping
@@ -134,13 +140,17 @@ class Worker:
         events = self.config["notify-keyspace-events"]
         self.ks.notify_flags = events if events & (notify.KEYSPACE | notify.KEYEVENT) else 0
         self.ks.publish_event = self.publish_event
-        self.untimed_fast = (self.slow_ns >= UNTIMED_FLOOR_NS and not self.ks.notify_flags
-                             and self.refuse_writes is None)
+        self.quiet_fast = self.slow_ns >= UNTIMED_FLOOR_NS and not self.ks.notify_flags
+        self.untimed_fast = self.quiet_fast and self.refuse_writes is None
+        self.replication.apply_config()
 
     def flush_records(self):
-        """Put pending mutation records in the WAL: called before any reply leaves."""
+        """Put pending mutation records in the WAL: called before any reply leaves.
+        Records kept for replicas alone wait for replication's own timer, unless it
+        wants them at once (repl_eager)."""
         durability = self.durability
-        if durability is not None and durability.journal is not None and durability.journal.entries:
+        if durability is not None and durability.journal is not None and durability.journal.entries \
+                and (durability.wal is not None or self.repl_eager):
             durability.flush()
 
     def log_generation(self):
@@ -186,6 +196,7 @@ class Worker:
         if self.durability is not None:
             self.flush_records()
             self.durability.tick()
+        self.replication.tick()
         timeout = self.config["timeout"]
         if timeout:
             idle_since = time.monotonic() - timeout
@@ -399,6 +410,7 @@ def _peer_store(worker, payload, txn):
 # Requests answered later rather than at once: handler(worker, payload, reply).
 LATER_PEER_HANDLERS = {
     "block": blocking.peer_block,
+    "repl-subscribe": replication.peer_subscribe,   # answered once per frame, until dropped
 }
 
 PEER_HANDLERS = {
@@ -415,6 +427,7 @@ PEER_HANDLERS = {
     "unlock": _peer_unlock,
     "fetch": _peer_fetch,
     "store": _peer_store,
+    "repl": replication.peer_request,
 }
 
 
@@ -438,6 +451,7 @@ def run(index, config, listeners, shared, instance, ready_fd):
     try:
         return loop.run_until_complete(worker.serve(ready)) or 0
     finally:
+        worker.replication.stop()
         for conn in list(worker.clients.values()):
             conn.close()
         worker.durability.shutdown(worker.save_on_shutdown)

@@ -173,3 +173,22 @@ def test_frames_keep_every_record_in_order_within_limits(script, max_records, ma
         assert f.count <= max_records
         assert f.count == 1 or len(f.payload) <= max_bytes
     assert (b.frames, b.records) == (len(decoded), len(added))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3), st.integers(0, 60)),
+                max_size=60),
+       st.integers(1, 9), st.integers(20, 400))
+def test_add_many_makes_the_frames_add_makes(shape, max_records, max_bytes):
+    """Runs of records (with gaps in the sequence) through add_many and through add."""
+    clock = Clock()
+    one = Batcher(0, max_records, max_bytes, 1000, None, clock=clock)
+    many = Batcher(0, max_records, max_bytes, 1000, None, clock=clock)
+    seq = 0
+    for gap, count, size in shape:
+        seq += gap
+        batch = [(seq + i, i % 2, [b"SET", b"k%d" % i, b"v" * size]) for i in range(count)]
+        seq += count
+        expected = [f for record in batch for f in one.add(*record)]
+        assert many.add_many(batch) == expected
+    assert many.flush() == one.flush()

@@ -40,8 +40,9 @@ def tables(fc, redis_ref):
     return ours, theirs
 
 
-# Commands fastcache has that Redis 7.0 has not (CLIENT SETINFO is Redis 7.2's).
-NOT_IN_REDIS_7_0 = {"client|setinfo"}
+# Commands fastcache has that Redis 7.0 has not (CLIENT SETINFO is Redis 7.2's; FCSYNC is
+# fastcache's replication handshake).
+NOT_IN_REDIS_7_0 = {"client|setinfo", "fcsync"}
 
 
 def mismatches(tables, fields):

@@ -20,7 +20,9 @@ SHARED_DEFAULTS = [
 ]
 
 # Keys whose values differ between the two test servers (or only fastcache has).
-DIFFERENT = {"port", "dir", "save", "bind", "logfile", "shards", "snapshot-zstd-level"}
+DIFFERENT = {"port", "dir", "save", "bind", "logfile", "shards", "snapshot-zstd-level",
+             "repl-compression", "repl-zstd-level", "repl-send-policy", "repl-batch-max-records",
+             "repl-batch-max-bytes", "repl-batch-max-delay-us", "repl-max-replicas"}
 
 
 def test_get_matches_redis(pair):
