@@ -1,13 +1,14 @@
 """Output that must not overtake its own records to disk (appendfsync always).
 
-After a failed WAL write under appendfsync always, a client connection or
-peer link that ran commands whose records are not on disk yet holds its
-output until the disk takes them: an acknowledged write is a durable one.
-Everyone else goes on (reads, and writes refused with MISCONF)."""
+After a failed WAL write under appendfsync always, a client connection that
+ran commands whose records are not on disk yet holds its output (in order)
+until the disk takes them: an acknowledged write is a durable one. Everyone
+else goes on: reads, and writes refused with MISCONF. Peer links hold such
+replies one by one (peers.PeerServer)."""
 
 
 class DiskGate:
-    """Mixed into senders that have .worker and .transport."""
+    """Mixed into client connections (they have .worker and .transport)."""
 
     log_gen = -1     # the newest journal generation this sender's commands may have joined
     held = None      # output waiting for the disk, or None

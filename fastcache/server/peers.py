@@ -19,8 +19,6 @@ import pickle
 import socket
 import struct
 
-from fastcache.server.disk_gate import DiskGate
-
 _LEN = struct.Struct("<I")
 _DUMPS = pickle.dumps
 _LOADS = pickle.loads
@@ -133,24 +131,44 @@ class PeerClient(_Batched):
         self.on_lost(self.shard)
 
 
-class PeerServer(DiskGate, _Batched):
-    """An incoming link: run each request on this worker and send the reply."""
+class PeerServer(_Batched):
+    """An incoming link: run each request on this worker and send the reply.
+
+    Replies are matched by request id, so one that must wait for the disk
+    (appendfsync always, after a failed WAL write: see disk_gate.py) is held
+    on its own while the others go."""
 
     def __init__(self, worker):
         super().__init__()
         self.worker = worker
+        self.gens = []      # per outbox message: the journal generation it follows, or -1
+        self.held = []
 
     def _post(self, message):
-        self.note_records()
+        self.gens.append(self.worker.log_generation())
         super()._post(message)
 
     def _flush(self):
-        # A forwarded write's record is on file before its reply leaves.
-        if self.outbox and self.transport is not None:
-            data = encode_frame(self.outbox)
-            if self.gate(data):
-                self.transport.write(data)
-        self.outbox = []
+        worker = self.worker
+        worker.flush_records()      # a forwarded write's record is on file before its reply
+        outbox, gens = self.outbox, self.gens
+        self.outbox, self.gens = [], []
+        if not outbox or self.transport is None:
+            return
+        if worker.must_hold(max(gens)):
+            ready = []
+            for gen, message in zip(gens, outbox):
+                (self.held if worker.must_hold(gen) else ready).append(message)
+            if self.held:
+                worker.hold(self)
+            outbox = ready
+        if outbox:
+            self.transport.write(encode_frame(outbox))
+
+    def release_held(self):
+        held, self.held = self.held, []
+        if held and self.transport is not None:
+            self.transport.write(encode_frame(held))
 
     def data_received(self, data):
         worker = self.worker
