@@ -206,7 +206,7 @@ typedef struct {
     /* random.getrandbits: SPOP draws from the generator random.choice uses */
     PyObject *getrandbits;
     /* offsets of the __slots__ the commands read or keep up to date */
-    Py_ssize_t set_hashtable, set_pool, set_slot, hash_hashtable, zset_order, zset_big;
+    Py_ssize_t set_hashtable, set_pool, set_gone, hash_hashtable, zset_order, zset_big;
     long long max_intset, small_set, max_listpack_entries, max_listpack_value;
     long long zset_max_entries, zset_max_value;
     int sorted_known;   /* a sortedcontainers release whose SortedList internals are mirrored */
@@ -296,7 +296,7 @@ static int bind_families(void)
         module_int(sets, "MAX_INTSET_ENTRIES", &f.max_intset) < 0 ||
         module_int(hashes, "MAX_LISTPACK_ENTRIES", &f.max_listpack_entries) < 0 ||
         module_int(hashes, "MAX_LISTPACK_VALUE", &f.max_listpack_value) < 0 ||
-        (f.set_slot = slot_offset(f.set, "_slot")) < 0 ||
+        (f.set_gone = slot_offset(f.set, "_gone")) < 0 ||
         module_int(sets, "SMALL_SET", &f.small_set) < 0 ||
         !(f.zset = family_type(zsets, "ZSet", &PyDict_Type)) ||
         (f.zset_order = slot_offset(f.zset, "order")) < 0 ||
@@ -919,32 +919,31 @@ static void set_flag(PyObject *obj, Py_ssize_t offset)
     replace_slot(obj, offset, Py_True);
 }
 
-/* A Set this mirrors: its slots set, its random-pick index absent (_pool None) or a list
- * with a dict of positions (_slot); anything else is left to Set's methods. */
+/* A Set this mirrors: its slots set, its random-pick index absent (_pool and _gone None) or
+ * a list with a set of the members whose entries are stale; anything else is left to Set's
+ * methods. */
 static int set_mirrored(PyObject *set)
 {
-    PyObject *pool = SLOT(set, fam.set_pool), *slot = SLOT(set, fam.set_slot);
-    if (!SLOT(set, fam.set_hashtable) || !pool || !slot)
+    PyObject *pool = SLOT(set, fam.set_pool), *gone = SLOT(set, fam.set_gone);
+    if (!SLOT(set, fam.set_hashtable) || !pool || !gone)
         return STOP;
-    return pool == Py_None || (PyList_CheckExact(pool) && PyDict_CheckExact(slot)) ? HANDLED
-                                                                                   : STOP;
+    if (pool == Py_None)
+        return gone == Py_None ? HANDLED : STOP;
+    return PyList_CheckExact(pool) && PySet_CheckExact(gone) ? HANDLED : STOP;
 }
 
-/* Set.add_members' upkeep of a built index: each member not in it yet goes at its end. */
-static int index_members(PyObject *set, PyObject **members, Py_ssize_t n)
+/* Set.add_members' set and index: a new member revives its stale entry in a built index, if
+ * it has one, else goes at the end. */
+static int add_members(PyObject *set, PyObject **members, Py_ssize_t n)
 {
-    PyObject *pool = SLOT(set, fam.set_pool), *slot = SLOT(set, fam.set_slot);
-    if (pool == Py_None)
-        return 0;
+    PyObject *pool = SLOT(set, fam.set_pool), *gone = SLOT(set, fam.set_gone);
     for (Py_ssize_t i = 0; i < n; i++) {
-        int known = PyDict_Contains(slot, members[i]);
-        if (known < 0)
+        Py_ssize_t size = PySet_GET_SIZE(set);
+        if (PySet_Add(set, members[i]) < 0)
             return -1;
-        if (!known) {
-            PyObject *at = PyLong_FromSsize_t(PyList_GET_SIZE(pool));
-            int rc = at ? PyDict_SetItem(slot, members[i], at) : -1;
-            Py_XDECREF(at);
-            if (rc < 0 || PyList_Append(pool, members[i]) < 0)
+        if (pool != Py_None && PySet_GET_SIZE(set) != size) {
+            int revived = PySet_GET_SIZE(gone) ? PySet_Discard(gone, members[i]) : 0;
+            if (revived < 0 || (!revived && PyList_Append(pool, members[i]) < 0))
                 return -1;
         }
     }
@@ -959,11 +958,8 @@ static int cmd_sadd(Batch *b, PyObject **args, Py_ssize_t argc)
     if (rc != HANDLED)
         return rc;
     Py_ssize_t before = PySet_GET_SIZE(set), added;
-    if (index_members(set, args + 2, argc - 2) < 0)
+    if (add_members(set, args + 2, argc - 2) < 0)
         goto failed;
-    for (Py_ssize_t i = 2; i < argc; i++)
-        if (PySet_Add(set, args[i]) < 0)
-            goto failed;
     added = PySet_GET_SIZE(set) - before;
     if (added) {
         int hashtable = flag(SLOT(set, fam.set_hashtable));
@@ -1020,34 +1016,42 @@ static int randbelow(Py_ssize_t n, Py_ssize_t *r)
     return 0;
 }
 
-/* Set.population()'s index, (re)built: _pool = list(set), _slot = {member: its position}. */
+/* Set._index()'s rebuild: _pool = list(set), _gone = set(). */
 static int build_index(PyObject *set)
 {
-    PyObject *pool = PySequence_List(set), *slot = pool ? PyDict_New() : NULL;
-    if (!slot)
-        goto failed;
-    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(pool); i++) {
-        PyObject *at = PyLong_FromSsize_t(i);
-        int rc = at ? PyDict_SetItem(slot, PyList_GET_ITEM(pool, i), at) : -1;
-        Py_XDECREF(at);
-        if (rc < 0)
-            goto failed;
+    PyObject *pool = PySequence_List(set), *gone = pool ? PySet_New(NULL) : NULL;
+    if (!gone) {
+        Py_XDECREF(pool);
+        return -1;
     }
     replace_slot(set, fam.set_pool, pool);
-    replace_slot(set, fam.set_slot, slot);
+    replace_slot(set, fam.set_gone, gone);
     return 0;
-failed:
-    Py_XDECREF(pool);
-    Py_XDECREF(slot);
-    return -1;
 }
 
-/* random.choice(set.population()) (a new reference): a small set without an index draws
- * from its own iteration order, as from tuple(set); a bigger one from its index, built or
- * rebuilt first when missing or stale. */
-static int pick_member(PyObject *set, PyObject **member)
+/* Set._drop(at): the index's entry at removed, the last one moved into its place. */
+static int drop_entry(PyObject *pool, Py_ssize_t at)
 {
-    PyObject *pool = SLOT(set, fam.set_pool);
+    Py_ssize_t end = PyList_GET_SIZE(pool) - 1;
+    PyObject *last = PyList_GET_ITEM(pool, end);
+    Py_INCREF(last);
+    if (PyList_SetSlice(pool, end, end + 1, NULL) < 0) {
+        Py_DECREF(last);
+        return -1;
+    }
+    if (at < end)
+        return PyList_SetItem(pool, at, last);
+    Py_DECREF(last);
+    return 0;
+}
+
+/* Set.draw(): a random member (a new reference) and its position in the index, -1 when a
+ * small set without one drew from its own iteration order, as from tuple(set). A bigger set
+ * draws from its index, built or rebuilt first when missing or out of step; draws that land
+ * on a stale entry drop it and draw again. */
+static int draw_member(PyObject *set, PyObject **member, Py_ssize_t *at)
+{
+    PyObject *pool = SLOT(set, fam.set_pool), *gone;
     Py_ssize_t n = PySet_GET_SIZE(set), r;
 
     if (pool == Py_None && n <= fam.small_set) {
@@ -1060,70 +1064,41 @@ static int pick_member(PyObject *set, PyObject **member)
                 break;
         }
         Py_XDECREF(it);
+        *at = -1;
         if (*member)
             return HANDLED;
         if (!PyErr_Occurred())
             PyErr_SetString(PyExc_RuntimeError, "Set changed size during SPOP");
         return FAILED;
     }
-    if ((pool == Py_None || PyList_GET_SIZE(pool) != n) && build_index(set) < 0)
+    if ((pool == Py_None ||
+         PyList_GET_SIZE(pool) != n + PySet_GET_SIZE(SLOT(set, fam.set_gone))) &&
+        build_index(set) < 0)
         return FAILED;
     pool = SLOT(set, fam.set_pool);
-    if (randbelow(PyList_GET_SIZE(pool), &r) < 0)
-        return FAILED;
-    *member = PyList_GET_ITEM(pool, r);
+    gone = SLOT(set, fam.set_gone);
+    /* Each redraw takes an entry out of both: with len(pool) == n + len(gone) and n > 0, the
+     * pool cannot run out before gone does. */
+    for (;;) {
+        if (randbelow(PyList_GET_SIZE(pool), &r) < 0)
+            return FAILED;
+        *member = PyList_GET_ITEM(pool, r);
+        int stale = PySet_GET_SIZE(gone) ? PySet_Discard(gone, *member) : 0;
+        if (stale < 0 || (stale && drop_entry(pool, r) < 0))
+            return FAILED;
+        if (!stale)
+            break;
+    }
     Py_INCREF(*member);
+    *at = r;
     return HANDLED;
-}
-
-/* Set.discard_member(member): out of the set, its index's last entry moved into its place. */
-static int discard_member(PyObject *set, PyObject *member)
-{
-    PyObject *pool = SLOT(set, fam.set_pool), *slot = SLOT(set, fam.set_slot), *at, *last;
-    if (PySet_Discard(set, member) < 0)
-        return -1;
-    if (pool == Py_None)
-        return 0;
-    if (!(at = PyDict_GetItemWithError(slot, member))) {
-        if (PyErr_Occurred())
-            return -1;
-        Py_INCREF(Py_None);             /* a stale index: rebuilt when next needed */
-        replace_slot(set, fam.set_pool, Py_None);
-        Py_INCREF(Py_None);
-        replace_slot(set, fam.set_slot, Py_None);
-        return 0;
-    }
-    Py_INCREF(at);
-    Py_ssize_t i = PyLong_AsSsize_t(at), end = PyList_GET_SIZE(pool) - 1;
-    int rc = -1;
-    if ((i == -1 && PyErr_Occurred()) || PyDict_DelItem(slot, member) < 0)
-        goto done;
-    if (i < 0 || end < 0) {
-        PyErr_SetString(PyExc_IndexError, "Set index out of step");
-        goto done;
-    }
-    last = PyList_GET_ITEM(pool, end);
-    Py_INCREF(last);
-    if (PyList_SetSlice(pool, end, end + 1, NULL) < 0) {
-        Py_DECREF(last);
-        goto done;
-    }
-    if (i < end) {
-        if (PyList_SetItem(pool, i, last) < 0 || PyDict_SetItem(slot, last, at) < 0)
-            goto done;
-    } else {
-        Py_DECREF(last);
-    }
-    rc = 0;
-done:
-    Py_DECREF(at);
-    return rc;
 }
 
 /* SPOP key: sets.spop without a count. */
 static int cmd_spop(Batch *b, PyObject **args, Py_ssize_t argc)
 {
     PyObject *key = args[1], *set, *member;
+    Py_ssize_t at;
     int rc = lookup_typed(b, key, fam.set, &set);
     if (rc != HANDLED)
         return rc;
@@ -1132,7 +1107,7 @@ static int cmd_spop(Batch *b, PyObject **args, Py_ssize_t argc)
     if (!PySet_GET_SIZE(set) || (rc = set_mirrored(set)) != HANDLED)
         return STOP;                    /* never stored empty */
     Py_INCREF(set);
-    if ((rc = pick_member(set, &member)) == HANDLED && !PyBytes_CheckExact(member)) {
+    if ((rc = draw_member(set, &member, &at)) == HANDLED && !PyBytes_CheckExact(member)) {
         Py_DECREF(member);
         rc = STOP;                      /* never stored: the families store bytes */
     }
@@ -1140,7 +1115,8 @@ static int cmd_spop(Batch *b, PyObject **args, Py_ssize_t argc)
         Py_DECREF(set);
         return rc;
     }
-    if (touch(b, key) < 0 || discard_member(set, member) < 0 ||
+    if (touch(b, key) < 0 || PySet_Discard(set, member) < 0 ||     /* Set.take */
+        (at >= 0 && drop_entry(SLOT(set, fam.set_pool), at) < 0) ||
         (!PySet_GET_SIZE(set) && remove_key(b, key) < 0))   /* Redis drops an emptied set */
         rc = FAILED;
     Py_DECREF(set);

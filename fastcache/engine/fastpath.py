@@ -49,15 +49,16 @@ MAX_LISTPACK_VALUE, zset_type.LISTPACK_ENTRIES / LISTPACK_VALUE, read once), a l
 ZSet stores -0 as 0 like ZSet.insert/rescore, an emptied list's or set's key goes.
 
 Containers are changed through their own methods in the Python twin and mirrored field for
-field in the C one: a Set's random-pick index (_pool, _slot: SADD appends to a built one,
-SPOP builds it for a set over sets.SMALL_SET members, or rebuilds a stale one, and moves the
-last entry into the popped member's place) and a ZSet's SortedList (_lists, _maxes, _index,
-_len) end up identical; the C one leaves ZADD and ZINCRBY to Python (it stops) under a
-sortedcontainers release other than the one it mirrors (2.4.0). SPOP picks like
-Set.pop_random: random.choice over the members (the index, or the set's iteration order for
-a small set without one), drawing through random.getrandbits of the random module's shared
-generator, so both twins and the normal path pop the same member from the same state and a
-seeded run can be compared exactly.
+field in the C one: a Set's random-pick index (_pool and _gone: SADD appends a new member to
+a built pool, or revives its stale entry; SPOP builds the pool for a set over
+sets.SMALL_SET members, or rebuilds one out of step, drops the stale entries its draws land
+on and moves the last entry into the popped member's place) and a ZSet's SortedList (_lists,
+_maxes, _index, _len) end up identical; the C one leaves ZADD and ZINCRBY to Python (it
+stops) under a sortedcontainers release other than the one it mirrors (2.4.0). SPOP picks
+like Set.pop_random (Set.draw, then Set.take): random.choice over the members (the pool, or
+the set's iteration order for a small set without one), drawing through
+random.getrandbits of the random module's shared generator, so both twins and the normal
+path pop the same member from the same state and a seeded run can be compared exactly.
 
 With ``log`` (a list), every executed command that changed data appends its mutation record
 (engine/records.py): its own argv list, or for SPOP [b"SREM", key, member]; a key found
@@ -74,8 +75,6 @@ run_batch is the fastest implementation available: the C one from fastcache._nat
 is built, else py_run_batch. Both are exported so tests can run each; they agree on every
 input within the contract above (the C one also refuses anything else without crashing).
 """
-from random import choice
-
 from fastcache.engine.args import INT64_MAX, INT64_MIN
 from fastcache.engine.errors import CommandError
 from fastcache.engine.hashes import MAX_LISTPACK_ENTRIES, Hash
@@ -357,14 +356,14 @@ def py_run_batch(commands, start, out, db, ks, proto, owners, shard, fwd=None, l
                     if not value:
                         break       # never stored empty
                     if op == SPOP:
-                        item = choice(value.population())
+                        item, at = value.draw()
                     else:
                         item = value[0 if op == LPOP else -1]
                     if type(item) is not bytes:
                         break
                     atime[key] = clock
                     if op == SPOP:
-                        value.discard_member(item)
+                        value.take(item, at)
                     elif op == LPOP:
                         value.popleft()
                     else:

@@ -6,9 +6,10 @@ canonical int64 and there are at most set-max-intset-entries of them, and
 as a hashtable otherwise; it never converts back, and neither does `Set`.
 
 Python sets have no random access, so SPOP and SRANDMEMBER on a big set
-build an index (a list of the members plus each member's position) the
-first time they need one and keep it up to date from then on; later random
-picks cost O(count), not O(n). Small sets draw from a fresh tuple instead.
+build an index (a list of the members) the first time they need one and
+keep it up to date from then on; later random picks cost O(count), not
+O(n). Small sets draw from a fresh tuple instead. See `Set` for how the
+index follows removals.
 
 Replies that Redis sends as sets (SMEMBERS, SINTER, SPOP with a count, ...)
 are Python sets: a set in RESP3, an array in RESP2, in no particular order
@@ -17,6 +18,7 @@ order in which arguments and keys are checked and the ks.dirty / hit and
 miss counts follow Redis 7.0.
 """
 import random
+from random import choice, randrange
 
 from fastcache.engine import errors
 from fastcache.engine.args import INT64_MIN, parse_int
@@ -42,6 +44,7 @@ LIMIT_NEGATIVE = "ERR LIMIT can't be negative"
 
 EMPTY = frozenset()
 
+_set_add = set.add
 _set_discard = set.discard
 _set_update = set.update
 
@@ -60,14 +63,32 @@ class Set(set):
     """A set value. `hashtable` records that it left the intset encoding.
 
     Mutate it through add_members / remove_members / discard_member /
-    pop_random / keep_only, which keep the random-access index in step."""
-    __slots__ = ("hashtable", "_pool", "_slot")
+    pop_random (or draw + take) / keep_only, which keep the random-pick
+    index in step.
+
+    The index, `_pool`, lists every member once. A pick draws a position in
+    it; SPOP then moves the last entry into the popped member's place, so a
+    pop costs one hash operation (the set's own discard). A member removed
+    any other way (SREM, SMOVE) keeps its entry, which goes stale, and is
+    noted in `_gone` (a set, present with the pool): finding its position
+    would take a member -> position map, which costs memory and three more
+    hash operations on every pop, to spare SREM a set insertion.
+
+    A pick that lands on a stale entry drops it and draws again, and a
+    member re-added while its entry is stale takes that entry back rather
+    than get a second one, so picks stay exactly uniform over the current
+    members. A redraw removes a stale entry for good: redraws cost no more
+    in all than the removals that left those entries. A removal that leaves
+    more stale entries than live ones drops the index, to be rebuilt when
+    next needed, so the pool stays under twice the largest size the set had.
+    """
+    __slots__ = ("hashtable", "_pool", "_gone")
 
     def __init__(self, members=(), hashtable=None):
         set.__init__(self, members)
         self.hashtable = not fits_intset(self) if hashtable is None else hashtable
-        self._pool = None  # members in some order, for random picks
-        self._slot = None  # member -> its position in _pool
+        self._pool = None  # the random-pick index: each member once, plus the stale entries
+        self._gone = None  # members whose _pool entry is stale (None while _pool is)
 
     def copy(self):
         return Set(self, self.hashtable)
@@ -80,15 +101,19 @@ class Set(set):
     def add_members(self, members):
         """Add members; how many were new."""
         before = len(self)
-        if self._pool is None:
+        pool = self._pool
+        if pool is None:
             _set_update(self, members)
         else:
-            pool, slot = self._pool, self._slot
+            gone = self._gone
             for member in members:
-                if member not in slot:
-                    slot[member] = len(pool)
-                    pool.append(member)
-            _set_update(self, members)
+                size = len(self)
+                _set_add(self, member)
+                if len(self) != size:
+                    if gone and member in gone:
+                        gone.discard(member)  # its stale entry is live again
+                    else:
+                        pool.append(member)
         added = len(self) - before
         if added and not self.hashtable and (
                 len(self) > MAX_INTSET_ENTRIES or not fits_intset(members)):
@@ -107,49 +132,81 @@ class Set(set):
         return before - len(self)
 
     def discard_member(self, member):
-        """Remove a member known to be present."""
+        """Remove a member known to be present; its index entry goes stale."""
         _set_discard(self, member)
-        pool = self._pool
-        if pool is not None:
-            at = self._slot.pop(member, None)
-            if at is None:  # the index went stale: rebuild it when next needed
-                self._pool = self._slot = None
-                return
-            last = pool.pop()
-            if at < len(pool):
-                pool[at] = last
-                self._slot[last] = at
+        gone = self._gone
+        if gone is not None:
+            gone.add(member)
+            if len(gone) > len(self):
+                self._pool = self._gone = None
 
     def keep_only(self, members):
         """Shrink to members (a subset); Redis re-encodes the rebuilt set."""
         self.intersection_update(members)
-        self._pool = self._slot = None
+        self._pool = self._gone = None
         self.hashtable = not fits_intset(self)
 
     # -- random picks -------------------------------------------------------------
 
-    def population(self):
-        """A sequence of every member to draw from."""
+    def _index(self):
+        """_pool, (re)built when missing or out of step with the set (changed
+        behind Set's back)."""
         pool = self._pool
-        if pool is None:
-            if len(self) <= SMALL_SET:
-                return tuple(self)
-        elif len(pool) == len(self):
-            return pool
-        self._pool = pool = list(self)
-        self._slot = {member: at for at, member in enumerate(pool)}
+        if pool is None or len(pool) != len(self) + len(self._gone):
+            pool = self._rebuild()
         return pool
 
+    def _rebuild(self):
+        self._pool = pool = list(self)
+        self._gone = set()
+        return pool
+
+    def population(self):
+        """A sequence of every member, each once, to draw from."""
+        if self._pool is None and len(self) <= SMALL_SET:
+            return tuple(self)
+        pool = self._index()
+        return self._rebuild() if self._gone else pool  # without stale entries
+
+    def draw(self):
+        """A random member (random.choice over the members) and its position in
+        _pool, None when a small set without an index drew from its own order.
+        Stale entries the draws land on are dropped."""
+        if self._pool is None and len(self) <= SMALL_SET:
+            return choice(tuple(self)), None
+        pool = self._index()
+        gone = self._gone
+        while True:
+            at = randrange(len(pool))
+            member = pool[at]
+            if not gone or member not in gone:
+                return member, at
+            gone.discard(member)
+            self._drop(at)
+
+    def _drop(self, at):
+        """Remove _pool's entry at, the last one taking its place."""
+        pool = self._pool
+        last = pool.pop()
+        if at < len(pool):
+            pool[at] = last
+
+    def take(self, member, at):
+        """Remove member, which draw() returned with at."""
+        _set_discard(self, member)
+        if at is not None:
+            self._drop(at)
+
     def random_member(self):
-        return random.choice(self.population())
+        return self.draw()[0]
 
     def sample(self, count):
         """count distinct random members (count <= len)."""
         return random.sample(self.population(), count)
 
     def pop_random(self):
-        member = random.choice(self.population())
-        self.discard_member(member)
+        member, at = self.draw()
+        self.take(member, at)
         return member
 
 

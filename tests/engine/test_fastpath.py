@@ -92,7 +92,8 @@ def describe(value):
     if type(value) is List:
         return ("List", list(value))
     if type(value) is Set:
-        return ("Set", list(value), value.hashtable, value._pool, value._slot)
+        gone = None if value._gone is None else sorted(value._gone)
+        return ("Set", list(value), value.hashtable, value._pool, gone)
     if type(value) is Hash:
         return ("Hash", list(value.items()), value.hashtable)
     if type(value) is ZSet:
@@ -445,6 +446,14 @@ def indexed_set():
     return value
 
 
+def stale_set():
+    """An indexed set ten of whose members were removed since (SREM): stale index entries."""
+    value = indexed_set()
+    value.remove_members([b"m%d" % i for i in range(10)])
+    assert len(value._gone) == 10
+    return value
+
+
 def small_hash():
     return Hash({b"f": b"v", b"g": b"1"})
 
@@ -503,7 +512,7 @@ def odd_zset():
     return value
 
 
-CONTAINERS = [short_list, one_element, int_set, text_set, full_intset, indexed_set,
+CONTAINERS = [short_list, one_element, int_set, text_set, full_intset, indexed_set, stale_set,
               small_hash, full_hash, small_zset, big_zset, full_zset, split_zset]
 LONG = b"L" * 65                                # past hash-max-listpack-value
 
@@ -831,16 +840,18 @@ def test_spop_matches_the_normal_path(run_batch, seed):
 
     entries = [(b"si", int_set, None), (b"st", text_set, FUTURE), (b"full", full_intset, None),
                (b"ix", indexed_set, None), (b"stale", stale, None), (b"one", text_set, FUTURE),
-               (b"old", int_set, PAST), (b"l", short_list, None)]
+               (b"old", int_set, PAST), (b"l", short_list, None), (b"gx", stale_set, None)]
     script = [b(*c) for c in [
         ("SPOP", "si"), ("spop", "si"), ("SPOP", "st"), ("SPOP", "full"), ("SPOP", "full"),
         ("SADD", "full", "x", "1000", "x"), ("SPOP", "full"), ("SPOP", "ix"), ("SPOP", "ix"),
         ("SADD", "ix", "m1", "m2", "new", "m3"), ("SPOP", "ix"), ("SCARD", "ix"),
         ("SPOP", "stale"), ("SPOP", "stale"), ("SPOP", "old"), ("SPOP", "nokey"),
         ("SPOP", "one"), ("SPOP", "one"), ("SPOP", "one"), ("SPOP", "si"), ("SPOP", "si"),
-        ("SCARD", "si"), ("SADD", "si", "5"),
-    ]] + [b("SPOP", "ix")] * 75
+        ("SCARD", "si"), ("SADD", "si", "5"), ("SPOP", "gx"), ("SPOP", "gx"),
+        ("SADD", "gx", "m0", "new", "m1", "m0", "m20"), ("SCARD", "gx"),
+    ]] + [b("SPOP", "ix")] * 75 + [b("SPOP", "gx")] * 64
     fast = matches_normal_path(run_batch, script, entries, seed=seed)
+    assert b"gx" not in fast.db.data
     assert b"one" not in fast.db.data
     assert b"ix" not in fast.db.data and b"one" not in fast.db.expires
 
@@ -855,11 +866,20 @@ def test_spop_pops_each_member_once(run_batch):
 
 
 def test_spop_draws_like_random_choice(run_batch):
-    """Same seed, same member as Set.pop_random: small sets by iteration order, big by index."""
-    for size in (1, 2, 3, 64, 65, 300):
-        for seed in range(5):
-            ctx = new_ctx(2, [(b"s", lambda: Set(b"%d" % i for i in range(size)), None)])
-            want = Set(b"%d" % i for i in range(size))
+    """Same seed, same member as Set.pop_random: small sets by iteration order, big by index
+    (redrawn past stale entries)."""
+    def make(size, removed):
+        value = Set(b"%d" % i for i in range(size))
+        if removed:
+            value.population()
+            value.remove_members([b"%d" % i for i in range(removed)])
+        return value
+
+    for size, removed in ((1, 0), (2, 0), (3, 0), (64, 0), (65, 0), (300, 0), (300, 150),
+                          (100, 40)):
+        for seed in range(8):
+            ctx = new_ctx(2, [(b"s", lambda: make(size, removed), None)])
+            want = make(size, removed)
             random.seed(seed)
             picked = want.pop_random()
             random.seed(seed)
@@ -993,8 +1013,15 @@ def test_native_container_reference_counts_are_balanced():
              [b"ZADD", zkey] + [x for i, m in enumerate(many) for x in (b"%d" % i, m)],
              [b"ZADD", zkey] + [x for i, m in enumerate(many) for x in (b"%d" % -i, m)],
              [b"ZADD", zkey, b"1", value], [b"SPOP", b"ix"],
-             [b"ZADD", b"odd", b"1.5", member, b"2", e1, b"2", b"i"], [b"ZADD", b"odd", b"3", b"i"]]
+             [b"ZADD", b"odd", b"1.5", member, b"2", e1, b"2", b"i"], [b"ZADD", b"odd", b"3", b"i"],
+             [b"SADD", b"gx", member, many[0]]] + [[b"SPOP", b"gx"]] * 62
     objects = (lkey, skey, hkey, zkey, e1, e2, member, field, value, CLOCK, *many)
+
+    def stale_set():        # many, indexed, ten of them removed since: stale entries
+        value = Set(many)
+        value.population()
+        value.remove_members(many[:10])
+        return value
 
     def round_():
         out = []
@@ -1004,7 +1031,10 @@ def test_native_container_reference_counts_are_balanced():
         ctx.db.data.pop(zkey)
         ctx.db.data[b"ix"] = indexed_set()   # whichever member SPOP took
         ctx.db.data[b"odd"] = odd_zset()
+        assert b"gx" not in ctx.db.data
+        ctx.db.data[b"gx"] = stale_set()
 
+    ctx.db.data[b"gx"] = stale_set()
     assert refcounts_stay(objects, round_)
 
 
@@ -1133,15 +1163,15 @@ def hostile_containers():
             setattr(value.order, name, field)
         return value
 
-    def indexed(pool, slot):
+    def indexed(pool, gone):
         value = indexed_set()
-        value._pool, value._slot = pool, slot
+        value._pool, value._gone = pool, gone
         return value
 
     return [zset(order=[]), zset(big=None), zset(order=SortedList(key=len)),
             order(_lists=None), order(_maxes=()), order(_index=None), order(_load=0),
-            order(_load=1.5), order(_len="2"), indexed("x", {}), indexed([b"m1"], None),
-            indexed([], [])]
+            order(_load=1.5), order(_len="2"), indexed("x", set()), indexed([b"m1"], None),
+            indexed(None, set()), indexed([], frozenset()), indexed((), set())]
 
 
 @native_only

@@ -1,6 +1,8 @@
 """Engine-level tests of the set commands and of `Set` (encoding flag,
 random-access index, pickling), plus a model-based test against Python sets."""
 import pickle
+import random
+from collections import Counter
 
 import pytest
 from hypothesis import settings, strategies as st
@@ -30,12 +32,14 @@ def members(n, prefix=b"m"):
 
 
 def check_index(value):
-    """The random-access index, when built, lists every member once at its slot."""
+    """The random-pick index, when built, lists every member once, plus once each member
+    removed since (its stale entry)."""
     if value._pool is None:
+        assert value._gone is None
         return
-    assert sorted(value._pool) == sorted(value)
-    assert all(value._pool[at] == m for m, at in value._slot.items())
-    assert len(value._slot) == len(value._pool)
+    gone = value._gone
+    assert type(gone) is set and not gone & value
+    assert sorted(value._pool) == sorted(list(value) + list(gone))
 
 
 # -- the Set type -------------------------------------------------------------------
@@ -81,11 +85,68 @@ def test_index_is_built_once_and_kept_in_step():
     value.add_members([b"new", b"m1"])
     value.remove_members([b"m2", b"absent"])
     value.discard_member(b"m3")
-    for _ in range(500):
-        value.pop_random()
-    assert value.population() is pool
+    assert value._gone == {b"m2", b"m3"} and len(pool) == 1001
+    check_index(value)
+    popped = [value.pop_random() for _ in range(500)]
+    assert value._pool is pool and len(set(popped)) == 500
+    assert not set(popped) & {b"m2", b"m3"}
     check_index(value)
     assert len(value) == 1000 + 1 - 2 - 500
+    members_now = value.population()   # every member once: the stale entries go
+    assert sorted(members_now) == sorted(value) and not value._gone
+
+
+def test_srem_leaves_stale_entries_and_a_readd_revives_its_own():
+    random.seed(1)
+    value = Set(members(100))
+    pool = value.population()
+    value.remove_members(members(30))
+    assert len(pool) == 100 and value._gone == set(members(30))
+    value.add_members([b"m0", b"m1", b"new"])
+    assert value._gone == set(members(30)) - {b"m0", b"m1"}
+    assert len(pool) == 101 and pool.count(b"m0") == 1 and pool[-1] == b"new"
+    check_index(value)
+    popped = [value.pop_random() for _ in range(len(value))]
+    assert sorted(popped) == sorted([b"m0", b"m1", b"new"] + members(100)[30:])
+    assert not value and value._pool is pool and sorted(pool) == sorted(value._gone)
+
+
+def test_index_dropped_once_stale_entries_outnumber_live_ones():
+    value = Set(members(200))
+    value.population()
+    value.remove_members(members(100))
+    assert value._pool is not None and len(value._gone) == len(value)
+    check_index(value)
+    value.discard_member(b"m100")
+    assert value._pool is None and value._gone is None
+    left = set(value)
+    assert value.pop_random() in left                       # rebuilt for the pick
+    assert len(value._pool) == len(value) == 98
+    check_index(value)
+
+
+def test_draws_are_uniform_over_the_members_despite_stale_entries():
+    """Stale entries are redrawn, and a re-added member has one entry, not two."""
+    random.seed(7)
+    value = Set(members(100))
+    value.population()
+    value.remove_members(members(40))
+    value.add_members(members(20))
+    counts = Counter(value.random_member() for _ in range(16000))
+    assert set(counts) == set(value)
+    assert all(130 < n < 270 for n in counts.values())      # 200 expected each
+    revived = sum(counts[m] for m in members(20))
+    assert 3600 < revived < 4400                             # 20 of 80 members: 4000
+
+
+def test_draws_match_random_choice():
+    """A pick draws the numbers random.choice over the pool would (seeded runs repeat)."""
+    value = Set(members(500))
+    pool = list(value.population())
+    random.seed(3)
+    want = random.choice(pool)
+    random.seed(3)
+    assert value.draw() == (want, pool.index(want))
 
 
 def test_index_rebuilt_after_a_foreign_change():
@@ -255,9 +316,13 @@ class SetMachine(RuleBasedStateMachine):
         current -= popped
         self._after(key)
 
-    @rule(key=KEYS, count=st.integers(-6, 6))
+    @rule(key=KEYS, count=st.one_of(st.none(), st.integers(-6, 6)))
     def srandmember(self, key, count):
         current = self.model.get(key, set())
+        if count is None:
+            picked = self.call(b"SRANDMEMBER", key)
+            assert (picked is None) == (not current) and (picked is None or picked in current)
+            return
         picked = self.call(b"SRANDMEMBER", key, b"%d" % count)
         assert set(picked) <= current
         expected = -count if count < 0 and current else min(max(count, 0), len(current))
