@@ -88,6 +88,11 @@ def encode_record(seq, dbid, argv):
     return frame(seq, encode_payload(dbid, argv))
 
 
+def encode_records(records):
+    """[(seq, db, argv)] framed and joined: the WAL's bytes for them."""
+    return b"".join([frame(seq, encode_payload(dbid, argv)) for seq, dbid, argv in records])
+
+
 def decode_payload(payload):
     """(db, argv) of a record's payload."""
     dbid, argc = _DB_ARGC.unpack_from(payload)

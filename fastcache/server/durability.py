@@ -19,7 +19,7 @@ from fastcache.engine.records import Journal
 from fastcache.persistence import snapshot, walfile
 from fastcache.persistence.recovery import recover, shard_dir
 from fastcache.persistence.wal import Wal
-from fastcache.persistence.walfile import encode_payload, frame
+from fastcache.persistence.walfile import encode_records
 from fastcache.protocol.replies import Error
 
 BGSAVE_RETRY_DELAY = 5     # seconds before a failed background save is retried (Redis's)
@@ -122,8 +122,7 @@ class Durability:
         if not records:
             return
         if self.wal is not None:
-            blob = b"".join([frame(seq, encode_payload(dbid, argv))
-                             for seq, dbid, argv in records])
+            blob = encode_records(records)
             if not self.wal.write(blob, records[-1][0]):
                 if self.wal.policy == "always" and self.unsafe_from is None:
                     # Replies that depend on these records wait until they are on disk.
