@@ -14,9 +14,9 @@ class DiskGate:
     held = None      # output waiting for the disk, or None
 
     def note_records(self):
-        gen = self.worker.log_generation()
-        if gen >= 0:
-            self.log_gen = gen
+        journal = self.worker.ks.journal
+        if journal is not None and journal.entries:
+            self.log_gen = journal.generation
 
     def gate(self, data):
         """True if data may be written now; otherwise it waits for release_held()."""
@@ -24,6 +24,8 @@ class DiskGate:
             self.held.append(data)
             return False
         worker = self.worker
+        if worker.ks.journal is None:      # nothing is recorded: nothing to wait for
+            return True
         worker.flush_records()
         if worker.must_hold(self.log_gen):
             self.held = [data]
