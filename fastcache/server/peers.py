@@ -145,17 +145,21 @@ class PeerServer(_Batched):
         self.held = []
 
     def _post(self, message):
-        self.gens.append(self.worker.log_generation())
+        journal = self.worker.ks.journal
+        if journal is not None:
+            self.gens.append(journal.generation if journal.entries else -1)
         super()._post(message)
 
     def _flush(self):
         worker = self.worker
-        worker.flush_records()      # a forwarded write's record is on file before its reply
         outbox, gens = self.outbox, self.gens
         self.outbox, self.gens = [], []
         if not outbox or self.transport is None:
             return
-        if worker.must_hold(max(gens)):
+        if gens:
+            worker.flush_records()  # a forwarded write's record is on file before its reply
+        # (gens covers the outbox unless the journal started mid-pass: nothing to hold then)
+        if len(gens) == len(outbox) and worker.must_hold(max(gens)):
             ready = []
             for gen, message in zip(gens, outbox):
                 (self.held if worker.must_hold(gen) else ready).append(message)
