@@ -163,7 +163,8 @@ static PyObject *encode_payload(PyObject *module, PyObject *const *args, Py_ssiz
     return out;
 }
 
-/* One record payload (data[0..len)) -> (seq, db, [args]); NULL with ValueError when malformed. */
+/* One record payload (data[0..len)) -> (seq, db, [args]); NULL with ValueError when malformed
+ * (the messages name a frame: a WAL reader reports its own place). */
 static PyObject *decode_one(const unsigned char *data, Py_ssize_t len, unsigned long long seq)
 {
     PyObject *argv, *record;
@@ -278,7 +279,26 @@ static PyObject *decode_records(PyObject *module, PyObject *const *args, Py_ssiz
     return out;
 }
 
+/* decode_record(payload, seq) -> (seq, db, argv): one WAL record's payload (the C twin of
+ * walfile.py_decode_record). */
+static PyObject *decode_record(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    unsigned long long seq;
+
+    if (nargs != 2 || !PyBytes_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "decode_record(payload: bytes, seq)");
+        return NULL;
+    }
+    seq = PyLong_AsUnsignedLongLong(args[1]);
+    if (seq == (unsigned long long)-1 && PyErr_Occurred())
+        return NULL;
+    return decode_one((const unsigned char *)PyBytes_AS_STRING(args[0]),
+                      PyBytes_GET_SIZE(args[0]), seq);
+}
+
 static PyMethodDef records_methods[] = {
+    {"decode_record", (PyCFunction)(void (*)(void))decode_record, METH_FASTCALL,
+     "decode_record(payload, seq) -> (seq, db, argv): one WAL record's payload"},
     {"encode_payload", (PyCFunction)(void (*)(void))encode_payload, METH_FASTCALL,
      "encode_payload(db, argv) -> bytes: one mutation record's payload"},
     {"encode_items", (PyCFunction)(void (*)(void))encode_items, METH_FASTCALL,

@@ -109,6 +109,17 @@ def decode_payload(payload):
     return dbid, argv
 
 
+def py_decode_record(payload, seq):
+    """(seq, db, argv) of a record (fastcache._native.decode_record is its C twin)."""
+    return (seq,) + decode_payload(payload)
+
+
+try:
+    from fastcache._native import decode_record
+except ImportError:  # built without the extension
+    decode_record = py_decode_record
+
+
 class Segment:
     """One segment file read whole: its records, and where and how it goes bad.
 
@@ -172,7 +183,7 @@ class Segment:
                 self.problem = ("corrupt", pos, "sequence %d where %d was due" % (seq, expect_seq))
                 return
             try:
-                dbid, argv = decode_payload(payload)
+                record = decode_record(payload, seq)
             except (ValueError, struct.error) as exc:
                 self.problem = ("corrupt", pos, "bad payload: %s" % exc)
                 return
@@ -181,7 +192,7 @@ class Segment:
             self.last_seq = seq
             if expect_seq is not None:
                 expect_seq += 1
-            yield seq, dbid, argv
+            yield record
 
     def _torn(self, pos):
         self.problem = ("torn", pos, len(self.data) - pos)
