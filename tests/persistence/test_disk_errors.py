@@ -33,9 +33,11 @@ def limit_files(s, size):
         resource.prlimit(pid, resource.RLIMIT_FSIZE, (size, hard))
 
 
-def fill_until_refused(s, client, keys):
+def fill_until_refused(s, client, keys, held=None):
     """SET keys (spread over every shard) until each shard has refused one;
-    ({acknowledged key: value}, [refused keys], [error texts])."""
+    ({acknowledged key: value}, [refused keys], [error texts]). With a list
+    `held`, a reply that never comes (it waits for the disk) is not an
+    acknowledgement: the key goes to held and a new client carries on."""
     acked, refused, errors = {}, [], []
     for key in keys:
         try:
@@ -45,6 +47,11 @@ def fill_until_refused(s, client, keys):
             errors.append(str(exc))
             if len(refused) >= 2 * s.shards:
                 break
+        except redis.TimeoutError:
+            if held is None:
+                raise
+            held.append(key)
+            client = s.client(socket_timeout=2)
         else:
             acked[key] = VALUE
     return acked, refused, errors
@@ -109,21 +116,9 @@ def test_always_never_acknowledges_a_write_the_disk_refused(make_server):
     s = make_server("--appendonly", "yes", "--appendfsync", "always", "--save", "").start()
     s.client().set("before", b"kept")
     limit_files(s, largest_segment(s) + 20000)
-    acked, refused, errors, held = {}, [], [], []
-    client = s.client(socket_timeout=2)
-    for key in round_robin(2, 400, prefix="fill"):
-        try:
-            client.set(key, VALUE)
-        except redis.ResponseError as exc:
-            refused.append(key)
-            errors.append(str(exc))
-            if len(refused) >= 2 * s.shards:
-                break
-        except redis.TimeoutError:
-            held.append(key)               # its reply waits for the disk: never acknowledged
-            client = s.client(socket_timeout=2)
-        else:
-            acked[key] = VALUE
+    held = []
+    acked, refused, errors = fill_until_refused(s, s.client(socket_timeout=2),
+                                               round_robin(2, 400, prefix="fill"), held)
     assert held and refused and set(errors) == {MISCONF}, (held, errors)
     for _ in range(8):      # reads go on, whichever worker a client lands on
         assert s.client(socket_timeout=2).get("before") == b"kept"
