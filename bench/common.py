@@ -34,6 +34,15 @@ class BenchError(RuntimeError):
 
 # -- servers -------------------------------------------------------------------
 
+def call(port, *args, timeout=30):
+    """One command on a fresh connection; the raw reply bytes."""
+    client = RawClient(port, timeout=timeout)
+    try:
+        return client.call(*args)
+    finally:
+        client.close()
+
+
 class BenchServer:
     """A running server under test: name, port, pid; stop() ends it."""
 
@@ -44,11 +53,7 @@ class BenchServer:
         self.pid = process.proc.pid
 
     def call(self, *args, timeout=30):
-        client = RawClient(self.port, timeout=timeout)
-        try:
-            return client.call(*args)
-        finally:
-            client.close()
+        return call(self.port, *args, timeout=timeout)
 
     def stop(self):
         self.process.stop()
@@ -60,14 +65,15 @@ class BenchServer:
         self.stop()
 
 
-def launch_redis():
+def launch_redis(extra=(), name="redis"):
+    """redis-server in a temp dir; extra flags override the defaults (no persistence)."""
     if shutil.which("redis-server") is None:
         raise BenchError("redis-server is not installed")
-    return BenchServer("redis", start_redis())
+    return BenchServer(name, start_redis(*extra))
 
 
-def launch_fastcache(shards=None):
-    return BenchServer("fastcache", start_fastcache(shards=shards))
+def launch_fastcache(shards=None, extra=(), name="fastcache"):
+    return BenchServer(name, start_fastcache(*extra, shards=shards))
 
 
 def redis_version():
