@@ -153,11 +153,6 @@ class Worker:
                 and (durability.wal is not None or self.repl_eager):
             durability.flush()
 
-    def log_generation(self):
-        """The journal generation new records join (-1 without a journal)."""
-        journal = self.ks.journal
-        return journal.generation if journal is not None and journal.entries else -1
-
     def must_hold(self, log_gen):
         durability = self.durability
         return durability is not None and durability.must_hold(log_gen)
