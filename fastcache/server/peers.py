@@ -161,10 +161,10 @@ class PeerServer(_Batched):
         # (gens covers the outbox unless the journal started mid-pass: nothing to hold then)
         if len(gens) == len(outbox) and worker.must_hold(max(gens)):
             ready = []
+            if not self.held:
+                worker.hold(self)   # once: release_held sends everything held so far
             for gen, message in zip(gens, outbox):
                 (self.held if worker.must_hold(gen) else ready).append(message)
-            if self.held:
-                worker.hold(self)
             outbox = ready
         if outbox:
             self.transport.write(encode_frame(outbox))
