@@ -28,8 +28,7 @@ class Applier:
         """Replay one record. A record that fails says the data has diverged from
         its log, so it raises rather than carrying on."""
         ks = self.ks
-        if not 0 <= dbid < len(ks.dbs):
-            raise RecordError("db %d out of range (databases is %d)" % (dbid, len(ks.dbs)))
+        self._check_db(dbid)
         if argv[0] in _MARKS:
             argv = marks.replay(ks, argv)
             if argv is None:
@@ -70,10 +69,14 @@ class Applier:
             ks.journal = journal
         return last
 
+    def _check_db(self, dbid):
+        n = len(self.ks.dbs)
+        if not 0 <= dbid < n:
+            raise RecordError("db %d out of range (databases is %d)" % (dbid, n))
+
     def _apply_run(self, dbid, argvs):
         ks = self.ks
-        if not 0 <= dbid < len(ks.dbs):
-            raise RecordError("db %d out of range (databases is %d)" % (dbid, len(ks.dbs)))
+        self._check_db(dbid)
         db = ks.dbs[dbid]
         out = []
         i, n = 0, len(argvs)
