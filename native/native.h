@@ -10,6 +10,7 @@
 int native_add_parser(PyObject *module);
 int native_add_fastpath(PyObject *module);
 int native_add_records(PyObject *module);
+int native_add_forward(PyObject *module);
 
 /* Strict like Redis's string2ll: optional '-', no leading zeros, no '+' or spaces. */
 static inline int string2ll(const char *s, Py_ssize_t len, long long *value)

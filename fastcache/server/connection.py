@@ -21,6 +21,7 @@ from fastcache.protocol.parser import ProtocolError, QueryBufferLimitExceeded, R
 from fastcache.protocol.replies import DEFERRED, Error
 from fastcache.server import blocking, fanout, pubsub, security, transactions
 from fastcache.server.disk_gate import DiskGate
+from fastcache.server.forward_codec import pack_commands
 from fastcache.server.reply_order import ReplyOrder
 
 _monotonic = time.monotonic
@@ -325,7 +326,8 @@ class ClientConnection(DiskGate, asyncio.Protocol):
 
     def _send_forwards(self, owner, argvs, on_replies):
         ctx = self.ctx
-        self.worker.peers[owner].request("batch", (ctx.db.id, ctx.proto, argvs), on_replies)
+        self.worker.peers[owner].request("batch", (ctx.db.id, ctx.proto, pack_commands(argvs)),
+                                         on_replies)
 
     def _deliver(self, data):
         self._write(data)

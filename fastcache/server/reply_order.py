@@ -8,11 +8,14 @@ placeholder, and a later reply a Slot. When the pass ends (`cut`), a pass
 with nothing owed is returned for writing at once; otherwise it waits in
 `pending` until every placeholder is filled, behind the passes before it.
 
-One request per owner per pass carries all of that pass's forwards, and its
-reply fills all their placeholders in one go.
+One request per owner per pass carries all of that pass's forwards; its reply
+is those commands' replies packed together (forward_codec), which fill their
+placeholders, in order, when the pass is written.
 """
 from collections import deque
 from functools import partial
+
+from fastcache.server.forward_codec import assemble
 
 
 class Slot:
@@ -25,16 +28,27 @@ class Slot:
 
 
 class _Pass:
-    __slots__ = ("out", "remaining")
+    __slots__ = ("out", "remaining", "packs", "slots")
 
     def __init__(self, out):
         self.out = out
         self.remaining = 0
+        self.packs = None       # per shard: its packed replies to this pass's forwards
+        self.slots = False      # out holds Slots
+
+    def output(self):
+        out = self.out
+        if self.slots:
+            out = [item.data if type(item) is Slot else item for item in out]
+        if self.packs is not None:
+            return assemble(out, self.packs)
+        return b"".join(out)
 
 
 class ReplyOrder:
     def __init__(self, nshards, write):
         self.write = write          # write(bytes): send replies that are ready
+        self.nshards = nshards
         self.out = []               # this pass: bytes, owner shard numbers, Slots
         self.fwd = [[] for _ in range(nshards)] if nshards > 1 else None
         self.nfwd = 0               # forwards queued in this pass
@@ -64,8 +78,9 @@ class ReplyOrder:
                 self._release()
 
     def cut(self, send):
-        """End the pass. send(owner, argvs, on_replies) posts its forwards;
-        the replies that can go out now are written."""
+        """End the pass. send(owner, argvs, on_replies) posts its forwards, and
+        on_replies(packed) takes their replies as forward_codec.pack_replies
+        made them; the replies that can go out now are written."""
         out = self.out
         if not out:
             return
@@ -76,29 +91,25 @@ class ReplyOrder:
         entry = _Pass(out)
         if self.reserved:
             self.reserved = 0
+            entry.slots = True
             for item in out:
                 if type(item) is Slot and item.data is None:
                     item.entry = entry
                     entry.remaining += 1
         if self.nfwd:
             self.nfwd = 0
-            positions = {}
-            for i, item in enumerate(out):
-                if type(item) is int:
-                    positions.setdefault(item, []).append(i)
+            entry.packs = [None] * self.nshards
             fwd = self.fwd
-            for owner, at in positions.items():
-                argvs = fwd[owner]
-                fwd[owner] = []
-                entry.remaining += 1
-                send(owner, argvs, partial(self._replied, entry, at))
+            for owner, argvs in enumerate(fwd):
+                if argvs:
+                    fwd[owner] = []
+                    entry.remaining += 1
+                    send(owner, argvs, partial(self._replied, entry, owner))
         self.pending.append(entry)
         self._release()
 
-    def _replied(self, entry, positions, replies):
-        out = entry.out
-        for at, data in zip(positions, replies):
-            out[at] = data
+    def _replied(self, entry, owner, packed):
+        entry.packs[owner] = packed
         entry.remaining -= 1
         if not entry.remaining:
             self._release()
@@ -106,9 +117,9 @@ class ReplyOrder:
     def _release(self):
         """Write every finished pass at the head of the queue."""
         pending = self.pending
+        if not pending or pending[0].remaining:
+            return
         chunks = []
         while pending and not pending[0].remaining:
-            for item in pending.popleft().out:
-                chunks.append(item if type(item) is bytes else item.data)
-        if chunks:
-            self.write(b"".join(chunks))
+            chunks.append(pending.popleft().output())
+        self.write(chunks[0] if len(chunks) == 1 else b"".join(chunks))

@@ -25,6 +25,7 @@ from fastcache.protocol.encoder import ENCODERS
 from fastcache.protocol.replies import Error
 from fastcache.server import blocking, peers, pubsub, transactions
 from fastcache.server.durability import Durability
+from fastcache.server.forward_codec import pack_replies, unpack_commands
 from fastcache.replication import node as replication
 from fastcache.replication.node import Replication
 from fastcache.server import commands as _families  # noqa: F401 (registers the server's commands)
@@ -334,8 +335,10 @@ class Worker:
 
 
 def _peer_batch(worker, payload, txn):
-    """Forwarded commands: run them like local ones, fast path first."""
-    dbnum, proto, argvs = payload
+    """Forwarded commands (forward_codec's packed form): run them like local
+    ones, fast path first; their replies go back packed."""
+    dbnum, proto, packed = payload
+    argvs = unpack_commands(packed)
     ctx = worker.peer_context(dbnum, proto)
     encode = ENCODERS[proto].encode
     out = []
@@ -355,7 +358,7 @@ def _peer_batch(worker, payload, txn):
                 break
         out.append(encode(worker.execute(ctx, argvs[i])))
         i += 1
-    return out
+    return pack_replies(out)
 
 
 def _peer_call(worker, payload, txn):

@@ -1,6 +1,7 @@
 """ReplyOrder keeps replies in request order whatever order their sources answer in."""
 from hypothesis import given, settings, strategies as st
 
+from fastcache.server.forward_codec import pack_replies
 from fastcache.server.reply_order import ReplyOrder
 
 
@@ -38,9 +39,9 @@ def test_forwards_fill_their_places_and_later_passes_wait():
     assert h.written == []
     assert [(owner, argvs) for owner, argvs, _ in h.sent] == [
         (1, [[b"GET", b"x"], [b"GET", b"z"]]), (2, [[b"GET", b"y"]])]
-    h.sent[1][2]([b"4"])
+    h.sent[1][2](pack_replies([b"4"]))
     assert h.written == []
-    h.sent[0][2]([b"2", b"5"])
+    h.sent[0][2](pack_replies([b"2", b"5"]))
     assert h.output() == b"123456" and o.idle()
 
 
@@ -85,7 +86,7 @@ def test_any_answer_order_gives_request_order(passes, rnd):
             else:
                 h.order.forward(int(kind[-1]), data)  # the "argv" carries its own reply
         h.cut()
-    callbacks = [(cb, [argv for argv in argvs]) for _, argvs, cb in h.sent]
+    callbacks = [(cb, pack_replies(argvs)) for _, argvs, cb in h.sent]
     work = [("fwd", cb, replies) for cb, replies in callbacks] + [("slot", s, d) for s, d in slots]
     rnd.shuffle(work)
     for kind, target, value in work:
