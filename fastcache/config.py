@@ -190,6 +190,7 @@ SCHEMA = {opt.name: opt for opt in [
     Option("hz", 10, integer(0, INT_MAX)),
     Option("tcp-backlog", 511, integer(0, INT_MAX), mutable=False),
     Option("tcp-keepalive", 300, integer(0, INT_MAX)),
+    Option("client-handoff", "yes", yes_no, render_bool),
     Option("slowlog-log-slower-than", 10000, integer(-1, LLONG_MAX)),
     Option("slowlog-max-len", 128, integer(0, LLONG_MAX)),
     Option("save", "3600 1 300 100 60 10000", save_rules, render_save),

@@ -640,8 +640,15 @@ static PyMemberDef Parser_members[] = {
     {NULL}
 };
 
+static PyObject *Parser_get_idle(Parser *p, void *closure)
+{
+    return PyBool_FromLong(p->end == p->start && p->left == 0);
+}
+
 static PyGetSetDef Parser_getset[] = {
     {"buffered", (getter)Parser_get_buffered, NULL, "Unparsed bytes held.", NULL},
+    {"idle", (getter)Parser_get_idle, NULL,
+     "Nothing of a next command held: no unparsed bytes, no partly received multibulk.", NULL},
     {"authenticated", (getter)Parser_get_authenticated, (setter)Parser_set_authenticated,
      "False applies Redis's limits for connections that still have to AUTH.", NULL},
     {NULL}

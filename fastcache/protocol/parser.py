@@ -185,6 +185,11 @@ class PyRequestParser:
         """Unparsed bytes held (Redis's query buffer minus what the commands consumed)."""
         return self._size
 
+    @property
+    def idle(self):
+        """Nothing of a next command held: no unparsed bytes, no partly received multibulk."""
+        return not self._size and not self._left
+
     def feed(self, data):
         if self._error is not None:
             return

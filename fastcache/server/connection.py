@@ -19,7 +19,7 @@ from fastcache.engine.slots import key_slot
 from fastcache.protocol.encoder import ENCODERS
 from fastcache.protocol.parser import ProtocolError, QueryBufferLimitExceeded, RequestParser
 from fastcache.protocol.replies import DEFERRED, Error
-from fastcache.server import blocking, fanout, pubsub, security, transactions
+from fastcache.server import blocking, fanout, handoff, pubsub, security, transactions
 from fastcache.server.disk_gate import DiskGate
 from fastcache.server.forward_codec import pack_commands
 from fastcache.server.reply_order import ReplyOrder
@@ -30,9 +30,12 @@ QUEUED = b"+QUEUED\r\n"
 
 
 class ClientConnection(DiskGate, asyncio.Protocol):
-    def __init__(self, worker):
+    moved_in = False     # handed over by another worker (handoff.py), not a new connection
+    move_to = None       # the shard to hand this connection to once it is idle
+
+    def __init__(self, worker, client_id=None):
         self.worker = worker
-        self.id = worker.new_client_id()
+        self.id = client_id or worker.new_client_id()
         config = worker.config
         self.parser = RequestParser(config["proto-max-bulk-len"], config["client-query-buffer-limit"])
         self.ctx = Context(worker.ks, 0, 2, self, worker)
@@ -64,6 +67,8 @@ class ClientConnection(DiskGate, asyncio.Protocol):
         self.in_exec = False       # running EXEC: blocking commands do not block
         self.repl_port = 0         # REPLCONF listening-port of a replica
         self.replica_stream = None # after FCSYNC: the replication stream on this connection
+        self.routed = 0            # commands parsed since handoff's last look
+        self.affinity = handoff.tracker(worker)
 
     # -- connection lifecycle -------------------------------------------------
 
@@ -74,6 +79,9 @@ class ClientConnection(DiskGate, asyncio.Protocol):
         self.addr = security.format_addr(peer)
         self.laddr = security.format_addr(local)
         worker = self.worker
+        if self.moved_in:
+            handoff.admit(self)   # already admitted and counted by the worker it came from
+            return
         refusal = security.refuse_reason(worker, peer)
         if refusal is not None:
             worker.stats.rejected_connections += 1
@@ -157,6 +165,7 @@ class ClientConnection(DiskGate, asyncio.Protocol):
                 if not commands and self.pending_error is None:
                     break
                 i = 0
+                self.routed += len(commands)
             n = len(commands)
             fast = self.fast_path_ok()
             while i < n:
@@ -177,6 +186,9 @@ class ClientConnection(DiskGate, asyncio.Protocol):
                 fast = self.fast_path_ok()
             if self.pending_error is not None and not self.quitting:
                 self.protocol_error(self.pending_error)
+        affinity = self.affinity
+        if affinity is not None and (self.replies.nfwd or self.routed >= affinity.window):
+            affinity.after_pass(self)
         self.flush()
 
     def fast_path_ok(self):
@@ -331,6 +343,8 @@ class ClientConnection(DiskGate, asyncio.Protocol):
 
     def _deliver(self, data):
         self._write(data)
+        if self.move_to is not None and self.replies.idle():
+            self.affinity.schedule(self)
         if self.close_after_flush and self.replies.idle():
             self._maybe_close()
 

@@ -27,8 +27,8 @@ DEFAULT_SECTIONS = frozenset(SECTIONS) - {"commandstats", "latencystats"}
 _TITLES = {"cpu": "CPU"}
 
 # Snapshot fields that are added up across workers.
-_SUMMED = ("clients", "rss", "peak", "commands", "connections", "rejected", "net_in", "net_out",
-           "ops", "in_kbps", "out_kbps", "hits", "misses", "expired", "cpu_sys",
+_SUMMED = ("clients", "rss", "peak", "commands", "connections", "handoffs", "rejected", "net_in",
+           "net_out", "ops", "in_kbps", "out_kbps", "hits", "misses", "expired", "cpu_sys",
            "cpu_user")
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 _BUILD_ID = hashlib.sha1(b"fastcache").hexdigest()[:15]
@@ -103,7 +103,8 @@ def snapshot(ctx):
     rss = _rss()
     part = {
         "clients": 0, "rss": rss, "peak": _peak_rss[0], "commands": 0, "connections": 0,
-        "rejected": 0, "net_in": 0, "net_out": 0, "ops": 0, "in_kbps": 0.0, "out_kbps": 0.0,
+        "handoffs": 0, "rejected": 0, "net_in": 0, "net_out": 0, "ops": 0, "in_kbps": 0.0,
+        "out_kbps": 0.0,
         "hits": ks.hits, "misses": ks.misses, "expired": ks.expired_keys,
         "cpu_sys": usage.ru_stime, "cpu_user": usage.ru_utime, "max_qbuf": 0,
         "dbs": [(db.id, len(db.data), len(db.expires)) for db in ks.dbs if db.data],
@@ -118,7 +119,8 @@ def snapshot(ctx):
     part["ops"], part["in_kbps"], part["out_kbps"] = RATES.per_second()
     part.update(
         clients=len(worker.clients), commands=stats.commands,
-        connections=stats.connections_received, rejected=stats.rejected_connections,
+        connections=stats.connections_received, handoffs=stats.client_handoffs,
+        rejected=stats.rejected_connections,
         net_in=stats.net_input_bytes, net_out=stats.net_output_bytes,
         max_qbuf=max((getattr(c.parser, "buffered", 0) for c in worker.clients.values()),
                      default=0),
@@ -244,7 +246,10 @@ def _stats(first, total, parts):
         ("current_eviction_exceeded_time", 0),
         ("keyspace_hits", total["hits"]), ("keyspace_misses", total["misses"]),
         ("pubsub_channels", 0), ("pubsub_patterns", 0), ("pubsubshard_channels", 0),
-    ] + [(name, 0) for name in _ZERO_STATS_TAIL]
+    ] + [(name, 0) for name in _ZERO_STATS_TAIL] + [
+        # fastcache's own: clients moved to the worker that owns their keys (handoff.py)
+        ("fastcache_client_handoffs", total["handoffs"]),
+    ]
 
 
 def _replication(first, total, parts):

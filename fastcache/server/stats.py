@@ -3,7 +3,7 @@
 
 class Stats:
     __slots__ = ("commands", "connections_received", "rejected_connections",
-                 "net_input_bytes", "net_output_bytes", "started_ms")
+                 "net_input_bytes", "net_output_bytes", "started_ms", "client_handoffs")
 
     def __init__(self):
         self.reset()
@@ -11,6 +11,7 @@ class Stats:
     def reset(self):
         self.commands = 0
         self.connections_received = 0
+        self.client_handoffs = 0      # connections taken over from other workers
         self.rejected_connections = 0
         self.net_input_bytes = 0
         self.net_output_bytes = 0

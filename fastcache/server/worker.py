@@ -23,7 +23,7 @@ from fastcache.engine.registry import resolve
 from fastcache.engine.slots import key_slot, slot_table
 from fastcache.protocol.encoder import ENCODERS
 from fastcache.protocol.replies import Error
-from fastcache.server import blocking, peers, pubsub, transactions
+from fastcache.server import blocking, handoff, peers, pubsub, transactions
 from fastcache.server.durability import Durability
 from fastcache.server.forward_codec import pack_replies, unpack_commands
 from fastcache.replication import node as replication
@@ -48,6 +48,7 @@ class Worker:
         self.slot_owner = slot_table(self.nshards)
         self.fast_owners = self.slot_owner if self.nshards > 1 else None
         self.peers = [None] * self.nshards
+        self.handoff = None           # takes and sends client connections (handoff.py)
         self.clients = {}
         self.stats = Stats()
         self.slowlog = SlowLog(config)
@@ -86,6 +87,7 @@ class Worker:
                 lambda: peers.PeerServer(self),
                 sock=peers.listen(peers.peer_address(self.instance, self.index)))
             self.servers.append(server)
+            self.handoff = handoff.Handoff(self)
             for shard in range(self.nshards):
                 if shard != self.index:
                     link = asyncio.ensure_future(peers.connect(
@@ -211,10 +213,13 @@ class Worker:
     def client_count(self):
         return sum(self.shared)
 
-    def add_client(self, conn):
+    def add_client(self, conn, moved=False):
         self.clients[conn.id] = conn
         self.shared[self.index] = len(self.clients)
-        self.stats.connections_received += 1
+        if moved:   # handed over by another worker: not a new connection
+            self.stats.client_handoffs += 1
+        else:
+            self.stats.connections_received += 1
 
     def remove_client(self, conn):
         if self.clients.pop(conn.id, None) is not None:

@@ -22,7 +22,8 @@ SHARED_DEFAULTS = [
 # Keys whose values differ between the two test servers (or only fastcache has).
 DIFFERENT = {"port", "dir", "save", "bind", "logfile", "shards", "snapshot-zstd-level",
              "repl-compression", "repl-zstd-level", "repl-send-policy", "repl-batch-max-records",
-             "repl-batch-max-bytes", "repl-batch-max-delay-us", "repl-max-replicas"}
+             "repl-batch-max-bytes", "repl-batch-max-delay-us", "repl-max-replicas",
+             "client-handoff"}
 
 
 def test_get_matches_redis(pair):
