@@ -33,6 +33,7 @@ typedef struct {
     PyObject *sl, *lists, *maxes, *index;   /* new references; sl NULL when none is open */
     Py_ssize_t load, len;
     int changed;                            /* len must be written back */
+    struct Scores *scores;  /* the copy of its scores its ZSet keeps (borrowed), or NULL */
 } Sorted;
 
 typedef struct {
@@ -206,7 +207,8 @@ typedef struct {
     /* random.getrandbits: SPOP draws from the generator random.choice uses */
     PyObject *getrandbits;
     /* offsets of the __slots__ the commands read or keep up to date */
-    Py_ssize_t set_hashtable, set_pool, set_gone, hash_hashtable, zset_order, zset_big;
+    Py_ssize_t set_hashtable, set_pool, set_gone, hash_hashtable, zset_order, zset_big,
+               zset_native;
     long long max_intset, small_set, max_listpack_entries, max_listpack_value;
     long long zset_max_entries, zset_max_value;
     int sorted_known;   /* a sortedcontainers release whose SortedList internals are mirrored */
@@ -301,6 +303,7 @@ static int bind_families(void)
         !(f.zset = family_type(zsets, "ZSet", &PyDict_Type)) ||
         (f.zset_order = slot_offset(f.zset, "order")) < 0 ||
         (f.zset_big = slot_offset(f.zset, "big")) < 0 ||
+        (f.zset_native = slot_offset(f.zset, "native")) < 0 ||
         module_int(zsets, "LISTPACK_ENTRIES", &f.zset_max_entries) < 0 ||
         module_int(zsets, "LISTPACK_VALUE", &f.zset_max_value) < 0 ||
         !(f.sortedlist = family_type(sorted, "SortedList", &PyBaseObject_Type)) ||
@@ -1409,6 +1412,7 @@ static void sorted_release(Sorted *s)
     Py_CLEAR(s->lists);
     Py_CLEAR(s->maxes);
     Py_CLEAR(s->index);
+    s->scores = NULL;
 }
 
 /* Write the open SortedList's _len back and let it go: no Python code runs while a batch
@@ -1437,7 +1441,7 @@ static int sorted_open(Batch *b, PyObject *sl, Sorted **s)
     if (sorted_close(o) < 0)
         return FAILED;
     Py_INCREF(sl);
-    *o = (Sorted){sl, NULL, NULL, NULL, 0, 0, 0};
+    *o = (Sorted){sl, NULL, NULL, NULL, 0, 0, 0, NULL};
     if ((rc = list_attr(sl, str_lists, &o->lists)) != HANDLED ||
         (rc = list_attr(sl, str_maxes, &o->maxes)) != HANDLED ||
         (rc = list_attr(sl, str_index, &o->index)) != HANDLED ||
@@ -1480,6 +1484,351 @@ static int set_item(PyObject *list, Py_ssize_t i, PyObject *value)
 static int del_items(PyObject *list, Py_ssize_t from, Py_ssize_t to)
 {
     return PyList_SetSlice(list, from, to, NULL);
+}
+
+/* ---- a copy of each sublist's scores, so that a bisect need not visit the pairs ----
+ * A probe of a bisect over the pairs reads a tuple, then its float: in a big sorted set,
+ * two cache misses each, ten probes a sublist. The ZSet's `native` slot holds (in a capsule)
+ * each sublist's scores in a plain array as well, kept in step by the changes below. A
+ * bisect runs on that array, reads pairs only where scores tie, and checks its answer on
+ * the pairs either side of it: a copy out of step (Python changed the list since) costs a
+ * rebuild, never a wrong answer. A copy is in step with a sublist while `list` is that
+ * sublist and `n` its length; the copy of a SortedList while `count` is its sublists'. */
+
+typedef struct {
+    PyObject *list;             /* the sublist copied, compared by identity only */
+    Py_ssize_t n, cap;
+    double *score;
+    int usable;                 /* every item is a tuple with a float score */
+} ScoreRun;
+
+typedef struct Scores {
+    PyObject *sl;               /* the SortedList copied, compared by identity only */
+    Py_ssize_t count, cap;
+    ScoreRun *run;
+} Scores;
+
+static const char SCORES_CAPSULE[] = "fastcache.zset.scores";
+
+static void scores_clear(Scores *sc, PyObject *sl)
+{
+    for (Py_ssize_t i = 0; i < sc->cap; i++)
+        PyMem_Free(sc->run[i].score);
+    PyMem_Free(sc->run);
+    *sc = (Scores){sl, 0, 0, NULL};
+}
+
+static void scores_free(PyObject *capsule)
+{
+    Scores *sc = PyCapsule_GetPointer(capsule, SCORES_CAPSULE);
+    if (sc) {
+        scores_clear(sc, NULL);
+        PyMem_Free(sc);
+    }
+}
+
+/* Room for count runs (new ones empty); 0 when memory ran out (the copy is dropped). */
+static int scores_reserve(Scores *sc, Py_ssize_t count)
+{
+    if (count > sc->cap) {
+        Py_ssize_t cap = count + count / 2 + 4;
+        ScoreRun *run = PyMem_Realloc(sc->run, (size_t)cap * sizeof(ScoreRun));
+        if (!run) {
+            scores_clear(sc, NULL);
+            return 0;
+        }
+        memset(run + sc->cap, 0, (size_t)(cap - sc->cap) * sizeof(ScoreRun));
+        sc->run = run;
+        sc->cap = cap;
+    }
+    return 1;
+}
+
+/* The copy of sl's scores in zs's native slot, made (empty) when missing or of another
+ * list, with one run a sublist (the ones not known to be in step emptied); NULL without
+ * one (no memory: the bisects visit the pairs). */
+static Scores *scores_of(PyObject *zs, PyObject *sl, PyObject *lists)
+{
+    PyObject *capsule = SLOT(zs, fam.zset_native);
+    Scores *sc;
+    if (capsule && PyCapsule_IsValid(capsule, SCORES_CAPSULE)) {
+        sc = PyCapsule_GetPointer(capsule, SCORES_CAPSULE);
+    } else {
+        if (!(sc = PyMem_Calloc(1, sizeof(Scores))))
+            return NULL;
+        if (!(capsule = PyCapsule_New(sc, SCORES_CAPSULE, scores_free))) {
+            PyMem_Free(sc);
+            PyErr_Clear();
+            return NULL;
+        }
+        replace_slot(zs, fam.zset_native, capsule);
+    }
+    Py_ssize_t count = PyList_GET_SIZE(lists);
+    if (sc->sl != sl || sc->count != count) {
+        for (Py_ssize_t i = 0; i < sc->cap; i++)
+            sc->run[i].list = NULL;
+        if (!scores_reserve(sc, count))
+            return NULL;
+        sc->sl = sl;
+        sc->count = count;
+    }
+    return sc;
+}
+
+/* A run for a sublist inserted at pos, empty (filled on first use). */
+static void scores_insert_run(Sorted *s, Py_ssize_t pos)
+{
+    Scores *sc = s->scores;
+    if (!sc)
+        return;
+    if (!scores_reserve(sc, sc->count + 1)) {
+        s->scores = NULL;
+        return;
+    }
+    ScoreRun spare = sc->run[sc->count];    /* an unused run's array, reused */
+    memmove(sc->run + pos + 1, sc->run + pos, (size_t)(sc->count - pos) * sizeof(ScoreRun));
+    sc->run[pos] = spare;
+    sc->run[pos].list = NULL;
+    sc->count++;
+}
+
+static void scores_remove_run(Sorted *s, Py_ssize_t pos)
+{
+    Scores *sc = s->scores;
+    if (!sc)
+        return;
+    ScoreRun gone = sc->run[pos];
+    memmove(sc->run + pos, sc->run + pos + 1, (size_t)(sc->count - pos - 1) * sizeof(ScoreRun));
+    sc->count--;
+    sc->run[sc->count] = gone;
+    sc->run[sc->count].list = NULL;
+}
+
+static int run_reserve(ScoreRun *r, Py_ssize_t n)
+{
+    if (n > r->cap) {
+        Py_ssize_t cap = n + n / 4 + 16;
+        double *score = PyMem_Realloc(r->score, (size_t)cap * sizeof(double));
+        if (!score) {
+            r->list = NULL;
+            return 0;
+        }
+        r->score = score;
+        r->cap = cap;
+    }
+    return 1;
+}
+
+/* The run of sublist pos (part) if it is in step with part's n items (before a change
+ * mirrored on it), else NULL. */
+static ScoreRun *run_in_step(Sorted *s, Py_ssize_t pos, PyObject *part, Py_ssize_t n)
+{
+    Scores *sc = s->scores;
+    if (!sc || pos >= sc->count)
+        return NULL;
+    ScoreRun *r = &sc->run[pos];
+    return r->list == part && r->n == n && r->usable ? r : NULL;
+}
+
+/* The run of sublist pos (part), copied from it unless in step; NULL when there is none (a
+ * score that is not a float, no memory). */
+static ScoreRun *run_of(Sorted *s, Py_ssize_t pos, PyObject *part)
+{
+    Scores *sc = s->scores;
+    Py_ssize_t n = PyList_GET_SIZE(part);
+    if (!sc || pos >= sc->count)
+        return NULL;
+    ScoreRun *r = &sc->run[pos];
+    if (r->list == part && r->n == n)
+        return r->usable ? r : NULL;
+    if (!run_reserve(r, n))
+        return NULL;
+    r->list = part;
+    r->n = n;
+    r->usable = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PyList_GET_ITEM(part, i), *score;
+        if (i + 8 < n)
+            __builtin_prefetch(PyList_GET_ITEM(part, i + 8));
+        if (!PyTuple_CheckExact(item) || PyTuple_GET_SIZE(item) != 2 ||
+            !PyFloat_CheckExact(score = PyTuple_GET_ITEM(item, 0)))
+            return NULL;
+        r->score[i] = PyFloat_AS_DOUBLE(score);
+    }
+    r->usable = 1;
+    return r;
+}
+
+/* Mirror list.insert(at, pair with score x) on r (NULL: nothing to mirror). */
+static void run_insert(ScoreRun *r, Py_ssize_t at, double x)
+{
+    if (!r || !run_reserve(r, r->n + 1))
+        return;
+    memmove(r->score + at + 1, r->score + at, (size_t)(r->n - at) * sizeof(double));
+    r->score[at] = x;
+    r->n++;
+}
+
+static void run_delete(ScoreRun *r, Py_ssize_t at)
+{
+    if (!r)
+        return;
+    memmove(r->score + at, r->score + at + 1, (size_t)(r->n - at - 1) * sizeof(double));
+    r->n--;
+}
+
+/* A bisect_left of x in a run's scores, a probe at a time so that two can run side by side;
+ * each probe starts loading the four the search may probe two steps on: the arrays are
+ * small, and a few probes into them the reads miss the cache. */
+typedef struct {
+    const double *v;
+    double x;
+    Py_ssize_t lo, hi;
+} ScoreSearch;
+
+static inline __attribute__((always_inline)) int score_step(ScoreSearch *t)
+{
+    if (t->lo >= t->hi)
+        return 0;
+    Py_ssize_t lo = t->lo, hi = t->hi, mid = middle(lo, hi);
+    Py_ssize_t left = middle(lo, mid), right = middle(mid + 1, hi);
+    __builtin_prefetch(t->v + middle(lo, left));
+    __builtin_prefetch(t->v + middle(left + 1, mid));
+    __builtin_prefetch(t->v + middle(mid + 1, right));
+    __builtin_prefetch(t->v + middle(right + 1, hi));
+    if (t->v[mid] < t->x)
+        t->lo = mid + 1;
+    else
+        t->hi = mid;
+    return 1;
+}
+
+/* Narrow q, a bisect of sublist pos, to the pairs whose score ties the key's, found on the
+ * run of scores (ties are few, so they are walked); 0 (q left whole) without a run or for a
+ * NaN key. Two at once when b is not NULL, *narrowed_b telling the same of b. */
+static int narrow_both(Sorted *s, Py_ssize_t pos_a, Search *a, Py_ssize_t pos_b, Search *b,
+                       int *narrowed_b)
+{
+    ScoreRun *r[2] = {NULL, NULL};
+    Search *q[2] = {a, b};
+    Py_ssize_t pos[2] = {pos_a, pos_b};
+    ScoreSearch t[2] = {{NULL, 0, 0, 0}, {NULL, 0, 0, 0}};
+    for (int i = 0; i < 2; i++)
+        if (q[i] && !isnan(q[i]->key->score) && (r[i] = run_of(s, pos[i], q[i]->list)))
+            t[i] = (ScoreSearch){r[i]->score, q[i]->key->score, 0, r[i]->n};
+    while (score_step(&t[0]) | score_step(&t[1]))
+        ;
+    for (int i = 0; i < 2; i++)
+        if (r[i]) {
+            Py_ssize_t end = t[i].lo;
+            while (end < r[i]->n && r[i]->score[end] == t[i].x)
+                end++;
+            q[i]->lo = t[i].lo;
+            q[i]->hi = end;
+        }
+    if (narrowed_b)
+        *narrowed_b = r[1] != NULL;
+    return r[0] != NULL;
+}
+
+static int narrow(Sorted *s, Py_ssize_t pos, Search *q)
+{
+    return narrow_both(s, pos, q, 0, NULL, NULL);
+}
+
+/* Start loading the pairs a narrowed bisect reads (the ties, then the pairs either side of
+ * its answer, which check it), or their items: the pairs must be loaded first. Ties are
+ * common in a big set (redis-benchmark draws scores and members from one range). */
+static inline __attribute__((always_inline)) void prefetch_window(const Search *q, int items)
+{
+    Py_ssize_t n = PyList_GET_SIZE(q->list), i = q->lo > 0 ? q->lo - 1 : 0;
+    Py_ssize_t end = q->hi < n ? q->hi : n - 1;
+    if (end - i > 8)
+        end = i + 8;
+    for (; i <= end; i++) {
+        PyObject *pair = PyList_GET_ITEM(q->list, i);
+        if (!items) {
+            __builtin_prefetch(pair);
+        } else if (Py_IS_TYPE(pair, &PyTuple_Type)) {
+            __builtin_prefetch(PyTuple_GET_ITEM(pair, 0));
+            __builtin_prefetch(PyTuple_GET_ITEM(pair, 1));
+        }
+    }
+}
+
+/* Whether a narrowed bisect's answer holds in the list: the pair before it is below the key
+ * (not above it, for a bisect_right) and the pair at it not below (above) it, which in a
+ * sorted list makes it the bisect's answer. */
+static int confirmed(const Search *q)
+{
+    Py_ssize_t p = q->lo, n = PyList_GET_SIZE(q->list);
+    int order;
+    if (p > n)
+        return 0;
+    if (p > 0 && ((order = key_order(PyList_GET_ITEM(q->list, p - 1), q->key)) == UNKNOWN ||
+                  (q->right ? order > 0 : order >= 0)))
+        return 0;
+    if (p < n && ((order = key_order(PyList_GET_ITEM(q->list, p), q->key)) == UNKNOWN ||
+                  (q->right ? order <= 0 : order < 0)))
+        return 0;
+    return 1;
+}
+
+/* After a narrowed bisect: its answer if confirmed, else the run is dropped and the whole
+ * sublist bisected; -1 with an error. */
+static Py_ssize_t settle(Sorted *s, Py_ssize_t pos, Search *q)
+{
+    if (confirmed(q))
+        return q->lo;
+    s->scores->run[pos].list = NULL;
+    return q->lo = bisect(q->list, q->key, q->right);
+}
+
+/* bisect (right or left) of k in sublist pos (part), through its run of scores if it can. */
+static Py_ssize_t bisect_sublist(Sorted *s, Py_ssize_t pos, PyObject *part, const Key *k,
+                                 int right)
+{
+    Search q = search(part, k, right);
+    int narrowed = narrow(s, pos, &q), rc;
+    if (narrowed) {
+        prefetch_window(&q, 0);
+        prefetch_window(&q, 1);
+    }
+    while ((rc = search_step(&q)) > 0)
+        ;
+    if (rc < 0)
+        return -1;
+    return narrowed ? settle(s, pos, &q) : q.lo;
+}
+
+/* Mirror the split of sublist pos at s->load into it and half; in_step: its run was in step
+ * before. */
+static void run_split(Sorted *s, Py_ssize_t pos, int in_step, PyObject *half)
+{
+    scores_insert_run(s, pos + 1);
+    if (!s->scores)
+        return;
+    ScoreRun *r = &s->scores->run[pos], *h = &s->scores->run[pos + 1];
+    Py_ssize_t tail = r->n - s->load;
+    if (!in_step || !run_reserve(h, tail)) {
+        r->list = NULL;
+        return;
+    }
+    memcpy(h->score, r->score + s->load, (size_t)tail * sizeof(double));
+    *h = (ScoreRun){half, tail, h->cap, h->score, 1};
+    r->n = s->load;
+}
+
+/* Mirror the merge of sublist pos into pos - 1; runs: theirs if they were in step. */
+static void run_merge(Sorted *s, Py_ssize_t pos, ScoreRun *prev, ScoreRun *next)
+{
+    if (prev && (!next || !run_reserve(prev, prev->n + next->n)))
+        prev->list = NULL;
+    else if (prev) {
+        memcpy(prev->score + prev->n, next->score, (size_t)next->n * sizeof(double));
+        prev->n += next->n;
+    }
+    scores_remove_run(s, pos);
 }
 
 /* list[i] += delta, for the positional index's counts. */
@@ -1525,10 +1874,13 @@ static int sorted_expand(Sorted *s, Py_ssize_t pos)
         return index_update(s, pos, 1);
     if (!(half = PyList_GetSlice(part, s->load, n)))
         return -1;
+    int in_step = run_in_step(s, pos, part, n) != NULL;
     int rc = del_items(part, s->load, n) < 0 || set_item(s->maxes, pos, last_item(part)) < 0 ||
              PyList_Insert(s->lists, pos + 1, half) < 0 ||
              PyList_Insert(s->maxes, pos + 1, last_item(half)) < 0 ||
              del_items(s->index, 0, PyList_GET_SIZE(s->index)) < 0 ? -1 : 0;
+    if (rc == 0)
+        run_split(s, pos, in_step, half);
     Py_DECREF(half);
     return rc;
 }
@@ -1538,7 +1890,13 @@ static int sorted_insert(Sorted *s, const Key *k, Py_ssize_t pos, Py_ssize_t at)
 {
     PyObject *part = sublist(s, pos);
     s->changed = 1;
-    if (!part || PyList_Insert(part, at, k->pair) < 0 || sorted_expand(s, pos) < 0)
+    if (!part)
+        return -1;
+    ScoreRun *r = run_in_step(s, pos, part, PyList_GET_SIZE(part));
+    if (PyList_Insert(part, at, k->pair) < 0)
+        return -1;
+    run_insert(r, at, k->score);
+    if (sorted_expand(s, pos) < 0)
         return -1;
     s->len++;
     return 0;
@@ -1561,13 +1919,18 @@ static int sorted_add(Sorted *s, const Key *k)
         Py_DECREF(first);
         if (rc)
             return -1;
+        scores_insert_run(s, 0);
     } else {
         if ((pos = bisect(s->maxes, k, 1)) < 0 || !(part = sublist(s, pos == n ? n - 1 : pos)))
             return -1;
         if (pos < n)
-            return (at = bisect(part, k, 1)) < 0 ? -1 : sorted_insert(s, k, pos, at);
-        if (PyList_Append(part, value) < 0 || set_item(s->maxes, n - 1, value) < 0 ||
-            sorted_expand(s, n - 1) < 0)
+            return (at = bisect_sublist(s, pos, part, k, 1)) < 0 ? -1
+                                                                 : sorted_insert(s, k, pos, at);
+        ScoreRun *r = run_in_step(s, n - 1, part, PyList_GET_SIZE(part));
+        if (PyList_Append(part, value) < 0)
+            return -1;
+        run_insert(r, PyList_GET_SIZE(part) - 1, k->score);
+        if (set_item(s->maxes, n - 1, value) < 0 || sorted_expand(s, n - 1) < 0)
             return -1;
     }
     s->len++;
@@ -1582,8 +1945,10 @@ enum { RESHAPED = 1 };
 static int sorted_delete(Sorted *s, Py_ssize_t pos, Py_ssize_t idx)
 {
     PyObject *part = sublist(s, pos), *prev_part, *next_part;
+    ScoreRun *r = part ? run_in_step(s, pos, part, PyList_GET_SIZE(part)) : NULL;
     if (!part || del_items(part, idx, idx + 1) < 0)
         return -1;
+    run_delete(r, idx);
     s->len--;
     Py_ssize_t n = PyList_GET_SIZE(part);
     if (n > s->load / 2)
@@ -1591,18 +1956,27 @@ static int sorted_delete(Sorted *s, Py_ssize_t pos, Py_ssize_t idx)
     if (PyList_GET_SIZE(s->lists) > 1) {
         if (!pos)
             pos++;
-        if (!(prev_part = sublist(s, pos - 1)) || !(next_part = sublist(s, pos)) ||
-            PyList_SetSlice(prev_part, PyList_GET_SIZE(prev_part), PyList_GET_SIZE(prev_part),
+        if (!(prev_part = sublist(s, pos - 1)) || !(next_part = sublist(s, pos)))
+            return -1;
+        ScoreRun *prev = run_in_step(s, pos - 1, prev_part, PyList_GET_SIZE(prev_part));
+        ScoreRun *next = run_in_step(s, pos, next_part, PyList_GET_SIZE(next_part));
+        if (PyList_SetSlice(prev_part, PyList_GET_SIZE(prev_part), PyList_GET_SIZE(prev_part),
                             next_part) < 0 ||
             set_item(s->maxes, pos - 1, last_item(prev_part)) < 0 ||
-            del_items(s->lists, pos, pos + 1) < 0 || del_items(s->maxes, pos, pos + 1) < 0 ||
+            del_items(s->lists, pos, pos + 1) < 0)
+            return -1;
+        run_merge(s, pos, prev, next);
+        if (del_items(s->maxes, pos, pos + 1) < 0 ||
             del_items(s->index, 0, PyList_GET_SIZE(s->index)) < 0)
             return -1;
         return sorted_expand(s, pos - 1) < 0 ? -1 : RESHAPED;
     }
     if (n)
         return set_item(s->maxes, pos, last_item(part));
-    return del_items(s->lists, pos, pos + 1) < 0 || del_items(s->maxes, pos, pos + 1) < 0 ||
+    if (del_items(s->lists, pos, pos + 1) < 0)
+        return -1;
+    scores_remove_run(s, pos);
+    return del_items(s->maxes, pos, pos + 1) < 0 ||
            del_items(s->index, 0, PyList_GET_SIZE(s->index)) < 0 ? -1 : RESHAPED;
 }
 
@@ -1638,13 +2012,25 @@ static int sorted_move(Sorted *s, const Key *gone, const Key *added)
     if (pos < 0 || (to = bisect(s->maxes, added, 1)) < 0 || !(part = sublist(s, pos)))
         return -1;
     Search from = search(part, gone, 0), into = {NULL, added, 1, 0, 0};
+    int narrowed_from, narrowed_into = 0;
     if (to < n) {
         PyObject *target = sublist(s, to);
         if (!target)
             return -1;
         into = search(target, added, 1);
     }                                   /* else appended to the last: no bisect of a sublist */
-    if (bisect_both(&from, &into) < 0 || (found = holds(part, from.lo, gone)) < 0)
+    narrowed_from = narrow_both(s, pos, &from, to, to < n ? &into : NULL, &narrowed_into);
+    for (int items = 0; items < 2; items++) {
+        if (narrowed_from)
+            prefetch_window(&from, items);
+        if (narrowed_into)
+            prefetch_window(&into, items);
+    }
+    if (bisect_both(&from, &into) < 0)
+        return -1;
+    if ((narrowed_from && settle(s, pos, &from) < 0) ||
+        (narrowed_into && settle(s, to, &into) < 0) ||
+        (found = holds(part, from.lo, gone)) < 0)
         return -1;
     if (!found)
         return not_in_list(gone);
@@ -1687,6 +2073,8 @@ static int zset_start(Batch *b, PyObject *key, PyObject *zs, ZWrite *z)
         (rc = sorted_open(b, SLOT(zs, fam.zset_order), &z->order)) == HANDLED &&
         (created ? put(b, key, zs, 0) : touch(b, key)) < 0)
         rc = FAILED;
+    if (rc == HANDLED)
+        z->order->scores = scores_of(zs, z->order->sl, z->order->lists);
     if (rc != HANDLED) {
         Py_DECREF(zs);
         return rc;
@@ -1710,6 +2098,10 @@ static int zset_place(ZWrite *z, PyObject *member, double score, PyObject *old)
     if (!value)
         return -1;
     Key added = {score, value, member, PyTuple_Pack(2, value, member)};
+    /* a float and bytes make no cycle: untracked, as the collector would leave it, the pair
+     * is freed without touching its neighbours in the collector's list (two cache misses) */
+    if (added.pair)
+        PyObject_GC_UnTrack(added.pair);
     int rc = added.pair ? PyDict_SetItem(z->zs, member, value) : -1;
     if (rc == 0 && old) {       /* the dict let go of old; the caller holds it */
         /* a NaN key is compared by Python: what it makes of a score of another type */

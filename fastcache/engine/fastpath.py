@@ -54,7 +54,9 @@ a built pool, or revives its stale entry; SPOP builds the pool for a set over
 sets.SMALL_SET members, or rebuilds one out of step, drops the stale entries its draws land
 on and moves the last entry into the popped member's place) and a ZSet's SortedList (_lists,
 _maxes, _index, _len) end up identical; the C one leaves ZADD and ZINCRBY to Python (it
-stops) under a sortedcontainers release other than the one it mirrors (2.4.0). SPOP picks
+stops) under a sortedcontainers release other than the one it mirrors (2.4.0). The C one
+also keeps a copy of each sublist's scores in the ZSet's `native` slot, to bisect without
+visiting the pairs; it checks each answer on the pairs, so the twin needs none. SPOP picks
 like Set.pop_random (Set.draw, then Set.take): random.choice over the members (the pool, or
 the set's iteration order for a small set without one), drawing through
 random.getrandbits of the random module's shared generator, so both twins and the normal

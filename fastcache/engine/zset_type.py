@@ -30,12 +30,15 @@ _INF = math.inf
 class ZSet(dict):
     """member (bytes) -> score (float), plus the members in Redis's order."""
 
-    __slots__ = ("order", "big")
+    # native: what the native fast path keeps beside order (a copy of its scores
+    # that it checks before trusting), or None; never copied, pickled or compared.
+    __slots__ = ("order", "big", "native")
 
     def __init__(self):
         super().__init__()
         self.order = SortedList()
         self.big = False  # converted to a skiplist (never converts back)
+        self.native = None
 
     # -- pickling, equality and copies (values cross shards by pickle) ------
 

@@ -907,6 +907,74 @@ def test_rescores_keep_the_sorted_list_as_python_does(run_batch, load, scores, i
     matches_normal_path(run_batch, script, [(b"k", lambda: zset_of(scores, load, indexed), None)])
 
 
+# Commands the fast path leaves to Python, each changing the order another way: a rescore
+# in place (the C copy of the scores goes stale with the same sublist lengths), a removal,
+# pops from either end, a range removal, a lookup that builds the positional index.
+python_zset_writes = st.one_of(
+    st.tuples(st.just(b"ZADD"), st.just(b"XX"), small_scores,
+              st.sampled_from([b"m%d" % i for i in range(45)])),
+    st.tuples(st.just(b"ZREM"), st.sampled_from([b"m%d" % i for i in range(45)])),
+    st.tuples(st.sampled_from([b"ZPOPMIN", b"ZPOPMAX"])),
+    st.tuples(st.just(b"ZREMRANGEBYRANK"), st.sampled_from([b"0", b"3", b"-2"]),
+              st.sampled_from([b"0", b"1", b"-1"])),
+    st.tuples(st.just(b"ZRANK"), st.sampled_from([b"m%d" % i for i in range(45)])))
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.integers(4, 6), st.dictionaries(st.sampled_from([b"m%d" % i for i in range(40)]),
+                                          st.sampled_from([x / 2 for x in range(-2, 18)]),
+                                          min_size=1, max_size=40),
+       st.lists(st.one_of(st.tuples(st.sampled_from([b"ZADD", b"ZINCRBY"]), small_scores,
+                                    st.sampled_from([b"m%d" % i for i in range(45)])),
+                          python_zset_writes), min_size=1, max_size=60))
+def test_writes_from_python_between_batches_never_mislead_the_fast_path(run_batch, load,
+                                                                         scores, moves):
+    """The native side bisects a copy of each sublist's scores kept beside the ZSet; Python
+    changes the list behind its back (the copy may be stale at the same lengths). Run the
+    script through the caller's loop (fast path, Python for what it stops at, repeat) and
+    command by command through the normal path: the same replies and state."""
+    script = [[move[0], b"k", *move[1:]] for move in moves]
+    entries = [(b"k", lambda: zset_of(scores, load), None)]
+    fast, want = new_ctx(2, entries), new_ctx(2, entries)
+    out, _, _ = drive(run_batch, [fast], script)
+    assert out == reference(want, script)
+    assert state(fast) == state(want)
+
+
+def test_a_stale_copy_of_the_scores_is_caught(run_batch):
+    """Python moves b inside the one sublist (same length, so the native copy looks in step:
+    it still reads 1 2 2.5 3 ...) and the next insertion's place differs from the copy's."""
+    scores = {b"a": 1.0, b"b": 2.0, b"c": 3.0, b"d": 4.0, b"e": 5.0, b"f": 6.0}
+    script = [b("ZADD", "k", "2.5", "x"), b("ZADD", "k", "XX", "3.7", "b"),
+              b("ZADD", "k", "3.5", "y"), b("ZADD", "k", "XX", "0", "c"),
+              b("ZINCRBY", "k", "0.5", "a"), b("ZADD", "k", "3.6", "z")]
+    entries = [(b"k", lambda: zset_of(scores, 8), None)]
+    fast, want = new_ctx(2, entries), new_ctx(2, entries)
+    out, calls, _ = drive(run_batch, [fast], script)
+    assert [call[:3] for call in calls] == [(0, 1, 1), (2, 3, 1), (4, 6, 2)]
+    assert out == reference(want, script)
+    assert state(fast) == state(want)
+
+
+def test_the_native_copy_of_the_scores_stays_with_its_zset():
+    """Kept in the ZSet's native slot by the native side only; copies and pickles of the
+    ZSet start without it, and a new order leaves the old copy unused."""
+    if native_run_batch is None:
+        pytest.skip("no native extension")
+    ctx = new_ctx(2, [(b"k", lambda: zset_of({b"m%d" % i: float(i) for i in range(30)}, 4),
+                       None)])
+    zs = ctx.db.data[b"k"]
+    assert zs.native is None
+    assert run_one(native_run_batch, ctx, "ZADD", "k", "2.5", "new") == (encode(1, 2), 1)
+    assert zs.native is not None
+    assert zs.copy().native is None and copy.deepcopy(zs).native is None
+    zs.order = SortedList(zs.order)             # as the snapshot loader builds one
+    assert run_one(native_run_batch, ctx, "ZADD", "k", "-1", "m7") == (encode(0, 2), 1)
+    zs.order._check()
+    assert list(zs.order)[:2] == [(-1.0, b"m7"), (0.0, b"m0")]
+
+
 score_texts = st.one_of(scores, st.binary(max_size=6), st.from_regex(
     rb"[+-]?[0-9]{0,20}(\.[0-9]{0,20})?([eE][+-]?[0-9]{1,4})?", fullmatch=True))
 
