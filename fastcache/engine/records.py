@@ -23,44 +23,66 @@ class Journal:
 
     ``entries`` holds argv lists, with an int (a db number) wherever the db
     changes, so the native fast path can append argvs without building tuples.
+    Only use_db and log append those ints, so they count them: the records
+    are the other entries.
     """
 
-    __slots__ = ("seq", "entries", "db", "generation")
+    __slots__ = ("seq", "entries", "db", "switches", "generation")
 
     def __init__(self, seq=0):
         self.seq = seq        # the sequence of the last record taken
         self.entries = []
         self.db = -1
-        self.generation = 0   # counts take()s: output can say which records it follows
+        self.switches = 0     # ints in entries
+        self.generation = 0   # counts takes: output can say which records it follows
+
+    @property
+    def pending(self):
+        """Records logged and not taken yet (db switches alone are none)."""
+        return len(self.entries) - self.switches
 
     def use_db(self, dbid):
         if dbid != self.db:
             self.entries.append(dbid)
             self.db = dbid
+            self.switches += 1
 
     def log(self, dbid, argv):
         if dbid != self.db:
             self.entries.append(dbid)
             self.db = dbid
+            self.switches += 1
         self.entries.append(argv)
+
+    def take_entries(self):
+        """(first seq, entries) of the pending records, as logged (the records are
+        numbered from first seq on); clears them."""
+        entries = self.entries
+        first = self.seq + 1
+        self.seq += self.pending
+        self.entries = []
+        self.db = -1
+        self.switches = 0
+        self.generation += 1
+        return first, entries
 
     def take(self):
         """[(seq, db, argv)] of the pending records, numbered; clears them."""
-        entries = self.entries
-        self.entries = []
-        self.db = -1
-        self.generation += 1
-        out = []
-        seq = self.seq
-        dbid = 0
-        for item in entries:
-            if type(item) is int:
-                dbid = item
-            else:
-                seq += 1
-                out.append((seq, dbid, item))
-        self.seq = seq
-        return out
+        return numbered(*self.take_entries())
+
+
+def numbered(first, entries):
+    """[(seq, db, argv)] of journal entries whose records start at seq first."""
+    out = []
+    seq = first - 1
+    dbid = 0
+    for item in entries:
+        if type(item) is int:
+            dbid = item
+        else:
+            seq += 1
+            out.append((seq, dbid, item))
+    return out
 
 
 def record_command(journal, ks, db, cmd, argv, reply):

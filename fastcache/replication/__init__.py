@@ -9,9 +9,12 @@ The primary (every worker, for its own shard)
   on: the first replica turns it on (the WAL stays off then). Frames leave at
   repl-batch-max-records / -bytes, and a loop timer takes the journal's
   records every repl-batch-max-delay-us and ships them (no per-reply work on
-  the hot path); with ``repl-send-policy immediate`` (or a zero delay) the
-  records are taken and shipped before every reply, one frame per loop pass.
-  Turning the journal on costs the primary about what appendonly does.
+  the hot path); the journal's entries go to the C encoder as they are (no
+  tuple per record). A tick that finds nothing parks the timer: the next
+  records then go out before the reply that follows them and restart it, so
+  an idle primary does not wake every max-delay. With ``repl-send-policy
+  immediate`` (or a zero delay) the records are taken and shipped before
+  every reply, one frame per loop pass.
 - The replication ID (40 hex characters) is new at every start, made by the
   supervisor before it forks so all workers share it: a primary restarted
   from disk may have lost writes its replicas hold, so they copy it afresh.

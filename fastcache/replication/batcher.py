@@ -13,10 +13,7 @@ loop wakes, and ``deadline_us`` says when it has to wake at the latest.
 """
 import time
 
-from fastcache.persistence.walfile import encode_payload
-from fastcache.replication.frames import ITEM_LEN, RECORDS, FrameEncoder, encode_items
-
-_NOTHING = ()
+from fastcache.replication.frames import RECORDS, FrameEncoder, encode_entries
 
 
 def monotonic_us():
@@ -24,7 +21,7 @@ def monotonic_us():
 
 
 class Batcher:
-    """Buffers (seq, db, argv) records of one shard and cuts them into frames.
+    """Buffers records of one shard and cuts them into frames.
 
     Counters, for INFO: ``frames`` and ``records`` emitted, ``raw_bytes``
     (payloads before compression) and ``wire_bytes`` (whole frames as sent,
@@ -70,61 +67,35 @@ class Batcher:
         return self.raw_bytes / self.wire_bytes if self.wire_bytes else 1.0
 
     def add(self, seq, db, argv):
-        """Buffer one record; the frames (bytes) it made ready, usually none.
+        """Buffer one record; the frames (bytes) it made ready, usually none."""
+        return self.add_entries(seq, [db, argv])
+
+    def add_entries(self, seq, entries):
+        """Buffer the records of a journal's entries (argvs numbered from seq,
+        with an int wherever the db changes: Journal.take_entries); the frames
+        they made ready.
 
         A seq that does not follow the buffered ones starts a new frame, since
-        a frame's sequences are implied consecutive."""
-        payload = encode_payload(db, argv)
-        size = len(payload) + 4
-        ready = _NOTHING
-        if self._count and (seq != self._next_seq or self._bytes + size > self.max_bytes):
-            ready = [self._emit()]
-        if not self._count:
-            self._first_seq = seq
-            self._oldest_us = self._clock()
-        parts = self._parts
-        parts.append(ITEM_LEN.pack(size - 4))
-        parts.append(payload)
-        self._count += 1
-        self._bytes += size
-        self._next_seq = seq + 1
-        if self._count >= self.max_records or self._bytes >= self.max_bytes:
-            if ready:
-                ready.append(self._emit())
-            else:
-                ready = [self._emit()]
-        return ready
-
-    def add_many(self, records):
-        """Buffer [(seq, db, argv)] (a list, as Journal.take hands them out); the
-        frames they made ready. The same frames as add() one by one, but the
-        records that fit the current frame are encoded in one call."""
+        a frame's sequences are implied consecutive. A record that would take
+        the frame past max_bytes goes to the next one, unless it is alone."""
         ready = []
-        i, n = 0, len(records)
-        while i < n:
-            seq = records[i][0]
-            if self._count and seq != self._next_seq:
-                ready.append(self._emit())
-            k = min(n - i, self.max_records - self._count)
-            if records[i + k - 1][0] != seq + k - 1:    # not consecutive: one at a time
-                ready.extend(self.add(*records[i]))
-                i += 1
-                continue
-            blob = encode_items(records, i, i + k)
-            if self._bytes + len(blob) > self.max_bytes:
-                for record in records[i:i + k]:
-                    ready.extend(self.add(*record))
-                i += k
-                continue
-            if not self._count:
-                self._first_seq = seq
-                self._oldest_us = self._clock()
-            self._parts.append(blob)
-            self._count += k
-            self._bytes += len(blob)
-            self._next_seq = seq + k
-            i += k
-            if self._count >= self.max_records or self._bytes >= self.max_bytes:
+        if self._count and seq != self._next_seq and not all(type(e) is int for e in entries):
+            ready.append(self._emit())
+        pos, n, db = 0, len(entries), 0
+        while pos < n:
+            blob, k, pos, db = encode_entries(entries, pos, db, self.max_records - self._count,
+                                              self.max_bytes - self._bytes, not self._count)
+            if k:
+                if not self._count:
+                    self._first_seq = seq
+                    self._oldest_us = self._clock()
+                self._parts.append(blob)
+                self._count += k
+                self._bytes += len(blob)
+                seq += k
+                self._next_seq = seq
+            if self._count >= self.max_records or self._bytes >= self.max_bytes or \
+                    (not k and pos < n):
                 ready.append(self._emit())
         return ready
 

@@ -75,16 +75,37 @@ def pack_items(items):
     return b"".join(parts)
 
 
-def py_encode_items(records, start, stop):
-    """records[start:stop], (seq, db, argv) tuples, as a RECORDS frame's items
-    (fastcache._native.encode_items is its C twin)."""
-    return pack_items([py_encode_payload(db, argv) for _, db, argv in records[start:stop]])
+def py_encode_entries(entries, pos, db, max_count, max_bytes, force):
+    """(items, count, pos, db): the records of a journal's entries (argvs, with an
+    int wherever the db changes; db is the one in force at pos) from pos on, as a
+    RECORDS frame's items: at most max_count records and max_bytes of items, except
+    that force takes the first record however large. The pos and db returned are
+    where the next call goes on (fastcache._native.encode_entries is its C twin)."""
+    parts = []
+    count = total = 0
+    n = len(entries)
+    while pos < n and count < max_count:
+        item = entries[pos]
+        if isinstance(item, int):
+            db = item
+            pos += 1
+            continue
+        payload = py_encode_payload(db, item)
+        size = 4 + len(payload)
+        if total + size > max_bytes and not (count == 0 and force):
+            break
+        parts.append(ITEM_LEN.pack(len(payload)))
+        parts.append(payload)
+        total += size
+        count += 1
+        pos += 1
+    return b"".join(parts), count, pos, db
 
 
 try:
-    from fastcache._native import encode_items
+    from fastcache._native import encode_entries
 except ImportError:  # built without the extension
-    encode_items = py_encode_items
+    encode_entries = py_encode_entries
 
 
 def header_kind(frame_bytes):
@@ -243,10 +264,24 @@ def py_decode_records(payload, count, first_seq, after):
     return out
 
 
+def py_decode_runs(payload, count, first_seq, after):
+    """[(seq, db, [argv, ...])]: the records past after in a RECORDS payload, each
+    run of consecutive ones in one db as one entry, seq being its first record's
+    (fastcache._native.decode_runs is its C twin)."""
+    runs = []
+    for seq, db, argv in py_decode_records(payload, count, first_seq, after):
+        if runs and runs[-1][1] == db:
+            runs[-1][2].append(argv)
+        else:
+            runs.append((seq, db, [argv]))
+    return runs
+
+
 try:
-    from fastcache._native import decode_records
+    from fastcache._native import decode_records, decode_runs
 except ImportError:  # built without the extension
     decode_records = py_decode_records
+    decode_runs = py_decode_runs
 
 
 class FrameDecoder:

@@ -49,6 +49,7 @@ class ReplicationSource:
         self.backlog = None
         self.encoder = None
         self.timer = None
+        self.eager = False        # records taken before every reply, not by the timer
         self.last_heartbeat = 0.0
         self.full_syncs = 0
         self.partial_ok = 0
@@ -73,15 +74,23 @@ class ReplicationSource:
     def _pace(self):
         """How records reach the batcher. Taking them before every reply costs the
         hot path, so with batching a timer takes them every max-delay instead;
-        immediate (or a zero delay) takes them before every reply."""
+        immediate (or a zero delay) takes them before every reply.
+
+        A tick that finds nothing to send parks the timer, so that an idle shard
+        does not wake its loop every max-delay: records are then taken before the
+        reply that follows them, go out at once, and start the timer again."""
         batcher = self.batcher
-        eager = batcher.immediate or batcher.max_delay_us == 0
-        self.worker.repl_eager = eager
+        self.eager = batcher.immediate or batcher.max_delay_us == 0
+        self.worker.repl_eager = self.eager
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
-        if not eager:
-            self.timer = self.worker.loop.call_later(batcher.max_delay_us / 1e6, self._on_timer)
+        if not self.eager:
+            self._arm()
+
+    def _arm(self):
+        self.timer = self.worker.loop.call_later(self.batcher.max_delay_us / 1e6,
+                                                 self._on_timer)
 
     def reconfigure(self):
         """Pick up CONFIG SET repl-*: the buffered records go out under the old settings."""
@@ -112,19 +121,22 @@ class ReplicationSource:
             self.flush()
             self.worker.durability.sink = None
             self.batcher = self.backlog = self.encoder = None
-            self.worker.repl_eager = False
+            self.worker.repl_eager = self.eager = False
             if self.timer is not None:
                 self.timer.cancel()
                 self.timer = None
 
     # -- records -> frames ----------------------------------------------------------
 
-    def on_records(self, records):
-        """Durability.flush's sink: the shard's newest records, in order."""
-        for frame in self.batcher.add_many(records):
+    def on_records(self, first_seq, entries):
+        """Durability.flush's sink: the shard's newest records, as the journal holds them."""
+        for frame in self.batcher.add_entries(first_seq, entries):
             self._publish(frame)
         if self.worker.repl_eager:
             self._ship()
+            if not self.eager and self.timer is None:    # the first records after a lull
+                self.worker.repl_eager = False
+                self._arm()
 
     def _on_timer(self):
         """Every max-delay: the records since the last tick go out (they waited
@@ -132,9 +144,12 @@ class ReplicationSource:
         self.timer = None
         if self.batcher is None:
             return
+        journal = self.worker.durability.journal
+        if (journal is None or not journal.pending) and not self.batcher.pending:
+            self.worker.repl_eager = True    # parked: see _pace
+            return
         self.flush()
-        self.timer = self.worker.loop.call_later(self.batcher.max_delay_us / 1e6,
-                                                 self._on_timer)
+        self._arm()
 
     def _publish(self, frame):
         first, last = header_seqs(frame)

@@ -28,7 +28,7 @@ from fastcache.persistence import codec
 from fastcache.persistence.apply import put_record, put_value
 from fastcache.persistence.marks import Marks, applied_record, origin_record
 from fastcache.protocol.replies import Error
-from fastcache.replication.frames import RECORDS, Frame
+from fastcache.replication.frames import FrameError, decode_runs
 from fastcache.replication.routing import Layout
 
 _KEYLESS = frozenset((b"flushall", b"flushdb", b"swapdb"))
@@ -83,46 +83,57 @@ class ReplicaShard:
 
     def apply_frame(self, shard, first, count, payload, end):
         """A whole RECORDS frame's raw payload (the primary shard maps here alone)."""
-        frame = Frame(RECORDS, 0, shard, first, first + count - 1, count, payload, 0)
-        mark = self.marks.seqs.get(shard, -1)
-        return self.apply(shard, frame.records(after=max(mark, first - 1)), end)
+        after = max(self.marks.seqs.get(shard, -1), first - 1)
+        try:
+            runs = decode_runs(payload, count, first, after)
+        except ValueError as exc:
+            raise FrameError(str(exc)) from None
+        return self._apply_runs(shard, [(range(seq, seq + len(argvs)), dbid, argvs)
+                                        for seq, dbid, argvs in runs], end)
 
     def apply(self, shard, records, end):
         """Run records [(seq, db, argv)] of primary shard `shard` that are past
         the mark, then move the mark to end; the mark."""
+        mark = self.marks.seqs.get(shard, -1)
+        runs = []
+        for seq, dbid, argv in records:
+            if seq <= mark:
+                continue
+            if runs and runs[-1][1] == dbid:
+                runs[-1][0].append(seq)
+                runs[-1][2].append(argv)
+            else:
+                runs.append(([seq], dbid, [argv]))
+        return self._apply_runs(shard, runs, end)
+
+    def _apply_runs(self, shard, runs, end):
+        """Run [(seqs, db, argvs)], records past the mark a db at a time, then
+        move the mark to end (or the last record's, if later); the mark."""
         marks = self.marks
         mark = marks.seqs.get(shard, -1)
-        if records and records[0][0] <= mark:
-            records = [record for record in records if record[0] > mark]
         worker, ks = self.worker, self.ks
         journal = ks.journal
         refusal, worker.refuse_writes = worker.refuse_writes, None
         ks.journal = None      # the run's own records are replaced by the wrapped ones
         try:
-            start, n = 0, len(records)
-            while start < n:
-                dbid = records[start][1]
-                stop = start + 1
-                while stop < n and records[stop][1] == dbid:
-                    stop += 1
-                self._apply_run(shard, dbid, records[start:stop], journal)
-                start = stop
+            for seqs, dbid, argvs in runs:
+                self._apply_run(shard, dbid, seqs, argvs, journal)
         finally:
             ks.journal = journal
             worker.refuse_writes = refusal
-        if records:
-            mark = records[-1][0]
+        if runs:
+            mark = runs[-1][0][-1]
         if end > mark:
             mark = end
             self._log(0, applied_record(shard, end))
         marks.seqs[shard] = mark
         return mark
 
-    def _apply_run(self, shard, dbid, records, journal):
-        """Records of one db: the native fast path where it takes them (as the
-        worker runs a client's batch), the command table for the rest."""
+    def _apply_run(self, shard, dbid, seqs, argvs, journal):
+        """Records of one db (argvs, seqs[i] the sequence of argvs[i]): the native
+        fast path where it takes them (as the worker runs a client's batch), the
+        command table for the rest."""
         worker, ks = self.worker, self.ks
-        argvs = [record[2] for record in records]
         fast = (worker.quiet_fast and not ks.watched and not worker.waiters.by_key
                 and 0 <= dbid < len(ks.dbs))
         i, n = 0, len(argvs)
@@ -133,23 +144,22 @@ class ReplicaShard:
                                               worker.index, None, log)
                 worker.stats.commands += executed
                 if log:
-                    self._wrap(shard, dbid, records, i, stop, log, journal)
+                    self._wrap(shard, dbid, seqs, argvs, i, stop, log, journal)
                 i = stop
                 if i >= n:
                     break
-            seq, _, argv = records[i]
-            done = self._run(shard, dbid, argv, journal)
+            done = self._run(shard, dbid, argvs[i], journal)
             if journal is not None:
-                journal.log(dbid, applied_record(shard, seq, done))
+                journal.log(dbid, applied_record(shard, seqs[i], done))
             i += 1
 
     @staticmethod
-    def _wrap(shard, dbid, records, start, stop, log, journal):
+    def _wrap(shard, dbid, seqs, argvs, start, stop, log, journal):
         """Journal what the fast path logged: the records it ran, wrapped with
         their sequences; anything else (an expired key's DEL) as it is."""
-        seqs = {id(records[k][2]): records[k][0] for k in range(start, stop)}
+        by_argv = {id(argvs[k]): seqs[k] for k in range(start, stop)}
         for argv in log:
-            seq = seqs.get(id(argv))
+            seq = by_argv.get(id(argv))
             journal.log(dbid, argv if seq is None else applied_record(shard, seq, argv))
 
     def _run(self, shard, dbid, argv, journal):

@@ -15,7 +15,7 @@ import time
 import traceback
 
 from fastcache import log
-from fastcache.engine.records import Journal
+from fastcache.engine.records import Journal, numbered
 from fastcache.persistence import snapshot, walfile
 from fastcache.persistence.recovery import recover, shard_dir
 from fastcache.persistence.wal import Wal
@@ -44,7 +44,8 @@ class Durability:
         # appendfsync always, after a failed WAL write: the first journal
         # generation whose records are not on disk yet (see must_hold).
         self.unsafe_from = None
-        self.sink = None              # fn([(seq, db, argv)]): replication's share of the records
+        # fn(first seq, journal entries): replication's share of the records
+        self.sink = None
         self.loading_seconds = 0.0
         # snapshots, with Redis's INFO names in mind
         self.lastsave = int(time.time())
@@ -118,18 +119,21 @@ class Durability:
         journal = self.journal
         if journal is None or not journal.entries:
             return
-        records = journal.take()
-        if not records:
+        if self.wal is None and not journal.pending:
+            return      # db switches alone: kept, so the next batch in that db adds none
+        first, entries = journal.take_entries()
+        last = journal.seq
+        if last < first:        # only db switches
             return
         if self.wal is not None:
-            blob = encode_records(records)
-            if not self.wal.write(blob, records[-1][0]):
+            blob = encode_records(numbered(first, entries))
+            if not self.wal.write(blob, last):
                 if self.wal.policy == "always" and self.unsafe_from is None:
                     # Replies that depend on these records wait until they are on disk.
                     self.unsafe_from = journal.generation - 1
                 self.refresh_refusal()
         if self.sink is not None:
-            self.sink(records)
+            self.sink(first, entries)
 
     def must_hold(self, log_gen):
         """Whether output that follows records of journal generation log_gen must wait."""

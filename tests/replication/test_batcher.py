@@ -2,6 +2,7 @@
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from fastcache.engine.records import Journal, numbered
 from fastcache.persistence.walfile import encode_payload
 from fastcache.replication.batcher import Batcher
 from fastcache.replication.frames import FrameDecoder, header_seqs
@@ -37,7 +38,7 @@ def make(clock=None, **kw):
 def test_max_records_flushes_at_once():
     b = make(max_records=4)
     for seq in range(1, 4):
-        assert b.add(seq, *rec(seq)) == ()
+        assert b.add(seq, *rec(seq)) == []
     assert b.pending == 3
     (frame,) = b.add(4, *rec(4))
     f = decode(frame)
@@ -49,7 +50,7 @@ def test_max_records_flushes_at_once():
 def test_max_bytes_reached_exactly():
     one = size_of(rec(1))
     b = make(max_bytes=3 * one)
-    assert b.add(1, *rec(1)) == () and b.add(2, *rec(2)) == ()
+    assert b.add(1, *rec(1)) == [] and b.add(2, *rec(2)) == []
     (frame,) = b.add(3, *rec(3))
     assert header_seqs(frame) == (1, 3)
 
@@ -179,16 +180,20 @@ def test_frames_keep_every_record_in_order_within_limits(script, max_records, ma
 @given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3), st.integers(0, 60)),
                 max_size=60),
        st.integers(1, 9), st.integers(20, 400))
-def test_add_many_makes_the_frames_add_makes(shape, max_records, max_bytes):
-    """Runs of records (with gaps in the sequence) through add_many and through add."""
+def test_add_entries_makes_the_frames_add_makes(shape, max_records, max_bytes):
+    """Journal takes (with gaps in the sequence between them) through add_entries,
+    and their records one by one through add."""
     clock = Clock()
     one = Batcher(0, max_records, max_bytes, 1000, None, clock=clock)
     many = Batcher(0, max_records, max_bytes, 1000, None, clock=clock)
     seq = 0
     for gap, count, size in shape:
         seq += gap
-        batch = [(seq + i, i % 2, [b"SET", b"k%d" % i, b"v" * size]) for i in range(count)]
-        seq += count
-        expected = [f for record in batch for f in one.add(*record)]
-        assert many.add_many(batch) == expected
+        journal = Journal(seq)
+        for i in range(count):
+            journal.log(i % 2, [b"SET", b"k%d" % i, b"v" * size])
+        first, entries = journal.take_entries()
+        seq = journal.seq
+        expected = [f for record in numbered(first, entries) for f in one.add(*record)]
+        assert many.add_entries(first, entries) == expected
     assert many.flush() == one.flush()

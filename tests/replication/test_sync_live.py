@@ -180,6 +180,24 @@ def test_wait_inside_a_transaction_does_not_block(pair):
     assert pipe.execute() == [True, 1]
 
 
+def test_an_idle_primary_parks_its_timer_and_ships_the_next_write_at_once(pair):
+    primary, replica = pair
+    r = primary.client()
+    old = r.config_get("repl-batch-max-delay-us")["repl-batch-max-delay-us"]
+    try:
+        r.config_set("repl-batch-max-delay-us", "200000")
+        r.set("before-lull", "1")
+        time.sleep(1.0)                  # ticks that find nothing park the timers
+        frames = info(primary)["fastcache_repl_frames"]
+        r.set("after-lull", "1")
+        # Parked, the record leaves before the reply rather than at a later tick.
+        assert info(primary)["fastcache_repl_frames"] == frames + 1
+        assert wait_for(lambda: replica.client().get("after-lull") == b"1")
+    finally:
+        r.config_set("repl-batch-max-delay-us", old)
+    wait_in_sync(primary, replica)
+
+
 @pytest.mark.parametrize("settings", [
     {"repl-send-policy": "immediate", "repl-compression": "none"},
     {"repl-batch-max-records": "3", "repl-batch-max-delay-us": "0", "repl-zstd-level": "5"},
