@@ -155,7 +155,11 @@ class ClientConnection(DiskGate, asyncio.Protocol):
             if self.parked is not None:
                 commands, i = self.parked
                 self.parked = None
+                drained = False     # the parser may hold more than was parked
             else:
+                # Once authenticated the parser hands over every complete command
+                # at once, so after those there is nothing left to ask it for.
+                drained = self.parser.authenticated
                 try:
                     commands = self.parser.commands()
                 except ProtocolError as exc:
@@ -186,6 +190,8 @@ class ClientConnection(DiskGate, asyncio.Protocol):
                 fast = self.fast_path_ok()
             if self.pending_error is not None and not self.quitting:
                 self.protocol_error(self.pending_error)
+            if drained and self.parked is None:
+                break
         affinity = self.affinity
         if affinity is not None and (self.replies.nfwd or self.routed >= affinity.window):
             affinity.after_pass(self)
@@ -332,8 +338,21 @@ class ClientConnection(DiskGate, asyncio.Protocol):
         self.replies.fill(slot, data)
 
     def flush(self):
+        replies = self.replies
+        out = replies.out
+        if (out and not (replies.nfwd or replies.reserved or replies.pending)
+                and self.worker.ks.journal is None and self.held is None
+                and self.transport is not None and self.move_to is None
+                and not self.close_after_flush):
+            # The common pass, every reply made here and nothing recorded, owed or
+            # held: straight out, as cut, gate and _deliver would send it.
+            replies.out = []
+            data = out[0] if len(out) == 1 else b"".join(out)
+            self.worker.stats.net_output_bytes += len(data)
+            self.transport.write(data)
+            return
         self.note_records()
-        self.replies.cut(self._send_forwards)
+        replies.cut(self._send_forwards)
         self._maybe_close()
 
     def _send_forwards(self, owner, argvs, on_replies):
