@@ -179,7 +179,10 @@ def test_deep_pipeline_across_the_move(server, admin, chunked):
     cid = int(raw.call("CLIENT", "ID")[1:-2])
     target, home = away_key(server, cid, "dp"), home_key(server, cid, "dp")
     expected_target = expected_home = 0
-    for _ in range(10):            # the verdict (64 commands) lands inside the pipeline
+    # Request-reply traffic first (only a client that mostly waits for its replies
+    # moves): the verdict (64 commands) lands inside the pipeline, whose small
+    # pieces (chunked) leave idle moments to move in.
+    for _ in range(60):
         expected_target += 1
         assert raw.call("INCR", target) == b":%d\r\n" % expected_target
     commands, expected = [], []
@@ -218,9 +221,9 @@ def test_deep_pipeline_across_the_move(server, admin, chunked):
             got += read_replies(raw, min(997, len(commands) - start))
     assert len(got) == len(expected)
     assert got == expected
-    # A stream with no pause at a command's end gives no chance to move: the
-    # request-reply traffic after it does.
-    for _ in range(5):
+    # A deep pipeline is not moved (its passes keep both workers busy), nor a stream
+    # with no pause at a command's end: the request-reply traffic after it is.
+    for _ in range(2 * 64):
         expected_target += 1
         assert raw.call("INCR", target) == b":%d\r\n" % expected_target
     assert handoffs(admin) >= before + 1
@@ -338,8 +341,9 @@ def test_switch_off(server, admin):
 def test_benchmark_load_loses_nothing(server, admin):
     before = handoffs(admin)
     n = 50000
+    # -P 4: pipelined, yet shallow enough for the clients to move (handoff.SHALLOW)
     subprocess.run(["redis-benchmark", "-p", str(server.port), "-a", PASSWORD, "-t",
-                    "lpush,incr", "-c", "50", "-P", "16", "-n", str(n), "-q"],
+                    "lpush,incr", "-c", "50", "-P", "4", "-n", str(n), "-q"],
                    check=True, capture_output=True, timeout=120)
     assert admin.llen("mylist") == n
     assert int(admin.get("counter:__rand_int__")) == n
@@ -489,3 +493,26 @@ def test_verdict_needs_the_share_and_grows_with_moves():
     assert conn.move_to is None          # half the window a second move needs
     passes([3] * WINDOW)
     assert conn.move_to == 3
+
+
+def test_deep_pipelines_stay_where_they_are():
+    """A client whose passes carry many forwards keeps two workers busy on its
+    behalf (one reads and replies, the owner runs the commands): no move."""
+    from fastcache.server.handoff import SHALLOW, WINDOW, Affinity
+
+    class Worker:
+        nshards = 2
+        handoff = object()
+        config = {"client-handoff": True}
+
+    conn = type("Conn", (), {})()
+    conn.worker, conn.move_to, conn.routed = Worker, None, 0
+    conn.affinity = Affinity(2)
+    depth = SHALLOW + 1
+    for _ in range(WINDOW // depth + 1):
+        conn.replies = type("Replies", (), {})()
+        conn.replies.fwd = [[], [[b"LPUSH", b"k", b"v"]] * depth]
+        conn.replies.nfwd = depth
+        conn.routed += depth
+        conn.affinity.after_pass(conn)
+    assert conn.routed == 0 and conn.move_to is None     # judged, and stays
