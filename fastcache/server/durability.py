@@ -56,7 +56,8 @@ class Durability:
         self.child = None             # (pid, seq, dirty at fork)
         self.saves = 0
         self.snapshot_bytes = 0
-        self.wal_base = 0             # wal.written_bytes at the last snapshot
+        self.wal_base = 0             # wal.written_bytes where the last snapshot was taken
+        self.wal_at_snapshot = 0      # wal.written_bytes where the running snapshot was taken
         self.loaded_keys = 0
         # Which of Redis's two child kinds the running snapshot stands for: "rdb"
         # (BGSAVE, save rules) or "aof" (BGREWRITEAOF, WAL growth, appendonly on),
@@ -98,7 +99,7 @@ class Durability:
         wal.open(self.current_seq() + 1)  # first: if the disk refuses, nothing has changed
         self.start_journal()
         self.wal = wal
-        self.wal_base = 0
+        self.wal_base = self.wal_at_snapshot = 0
 
     def disable_wal(self):
         self.flush()
@@ -200,6 +201,9 @@ class Durability:
         seq = self.current_seq()
         if self.wal is not None:
             self.wal.rotate(seq + 1)
+            # Growth counts from here: what is written while the snapshot is made
+            # stays on disk after it, so it must count toward the next one.
+            self.wal_at_snapshot = self.wal.written_bytes
         return seq
 
     def save(self):
@@ -298,7 +302,7 @@ class Durability:
     def _drop_wal_upto(self, seq):
         if self.wal is not None:
             self.wal.drop_covered(seq)
-            self.wal_base = self.wal.written_bytes
+            self.wal_base = self.wal_at_snapshot
             return
         for first, path in walfile.list_segments(self.dir):   # left from an appendonly run
             if first <= seq:
