@@ -32,10 +32,40 @@ static int too_long(Py_ssize_t n)
     return 0;
 }
 
+/* The bytes a list of bytes takes as u32-length-prefixed items; -1 with an error naming
+ * what (`what`) must be bytes. */
+static Py_ssize_t items_size(PyObject *items, const char *what)
+{
+    Py_ssize_t i, size = 0;
+    for (i = 0; i < PyList_GET_SIZE(items); i++) {
+        PyObject *item = PyList_GET_ITEM(items, i);
+        if (!PyBytes_Check(item) || too_long(PyBytes_GET_SIZE(item))) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_TypeError, what);
+            return -1;
+        }
+        size += 4 + PyBytes_GET_SIZE(item);
+    }
+    return size;
+}
+
+/* Write the items of a list that items_size checked; the position after them. */
+static char *put_items(char *p, PyObject *items)
+{
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(items); i++) {
+        PyObject *item = PyList_GET_ITEM(items, i);
+        Py_ssize_t len = PyBytes_GET_SIZE(item);
+        put_u32(p, (uint32_t)len);
+        memcpy(p + 4, PyBytes_AS_STRING(item), (size_t)len);
+        p += 4 + len;
+    }
+    return p;
+}
+
 /* pack_commands(argvs): argvs is a list of lists of bytes. */
 static PyObject *pack_commands(PyObject *module, PyObject *argvs)
 {
-    Py_ssize_t n, i, j, size = 0;
+    Py_ssize_t n, i, size = 0;
     if (!PyList_Check(argvs)) {
         PyErr_SetString(PyExc_TypeError, "argvs must be a list of lists of bytes");
         return NULL;
@@ -48,16 +78,10 @@ static PyObject *pack_commands(PyObject *module, PyObject *argvs)
                 PyErr_SetString(PyExc_TypeError, "argvs must be a list of lists of bytes");
             return NULL;
         }
-        size += 4;
-        for (j = 0; j < PyList_GET_SIZE(argv); j++) {
-            PyObject *arg = PyList_GET_ITEM(argv, j);
-            if (!PyBytes_Check(arg) || too_long(PyBytes_GET_SIZE(arg))) {
-                if (!PyErr_Occurred())
-                    PyErr_SetString(PyExc_TypeError, "arguments must be bytes");
-                return NULL;
-            }
-            size += 4 + PyBytes_GET_SIZE(arg);
-        }
+        Py_ssize_t args = items_size(argv, "arguments must be bytes");
+        if (args < 0)
+            return NULL;
+        size += 4 + args;
     }
     PyObject *blob = PyBytes_FromStringAndSize(NULL, size);
     if (!blob)
@@ -65,16 +89,8 @@ static PyObject *pack_commands(PyObject *module, PyObject *argvs)
     char *p = PyBytes_AS_STRING(blob);
     for (i = 0; i < n; i++) {
         PyObject *argv = PyList_GET_ITEM(argvs, i);
-        Py_ssize_t argc = PyList_GET_SIZE(argv);
-        put_u32(p, (uint32_t)argc);
-        p += 4;
-        for (j = 0; j < argc; j++) {
-            PyObject *arg = PyList_GET_ITEM(argv, j);
-            Py_ssize_t len = PyBytes_GET_SIZE(arg);
-            put_u32(p, (uint32_t)len);
-            memcpy(p + 4, PyBytes_AS_STRING(arg), (size_t)len);
-            p += 4 + len;
-        }
+        put_u32(p, (uint32_t)PyList_GET_SIZE(argv));
+        p = put_items(p + 4, argv);
     }
     return blob;
 }
@@ -135,32 +151,16 @@ fail:
 /* pack_replies(replies): replies is a list of bytes. */
 static PyObject *pack_replies(PyObject *module, PyObject *replies)
 {
-    Py_ssize_t n, i, size = 0;
     if (!PyList_Check(replies)) {
         PyErr_SetString(PyExc_TypeError, "replies must be a list of bytes");
         return NULL;
     }
-    n = PyList_GET_SIZE(replies);
-    for (i = 0; i < n; i++) {
-        PyObject *r = PyList_GET_ITEM(replies, i);
-        if (!PyBytes_Check(r) || too_long(PyBytes_GET_SIZE(r))) {
-            if (!PyErr_Occurred())
-                PyErr_SetString(PyExc_TypeError, "replies must be a list of bytes");
-            return NULL;
-        }
-        size += 4 + PyBytes_GET_SIZE(r);
-    }
-    PyObject *blob = PyBytes_FromStringAndSize(NULL, size);
-    if (!blob)
+    Py_ssize_t size = items_size(replies, "replies must be a list of bytes");
+    if (size < 0)
         return NULL;
-    char *p = PyBytes_AS_STRING(blob);
-    for (i = 0; i < n; i++) {
-        PyObject *r = PyList_GET_ITEM(replies, i);
-        Py_ssize_t len = PyBytes_GET_SIZE(r);
-        put_u32(p, (uint32_t)len);
-        memcpy(p + 4, PyBytes_AS_STRING(r), (size_t)len);
-        p += 4 + len;
-    }
+    PyObject *blob = PyBytes_FromStringAndSize(NULL, size);
+    if (blob)
+        put_items(PyBytes_AS_STRING(blob), replies);
     return blob;
 }
 
