@@ -102,6 +102,13 @@ def machine_summary():
 
 # -- redis-benchmark -----------------------------------------------------------
 
+
+def print_header(reproduce):
+    """The lines a benchmark report opens with: the machine and the command that redoes it."""
+    sys.stdout.reconfigure(line_buffering=True)  # keep order with the progress lines on stderr
+    print("Machine: %s" % machine_summary())
+    print("Reproduce: `%s`" % reproduce)
+
 def benchmark_argv(port, tests, requests, clients=50, data_size=64, keyspace=100000,
                    pipeline=1):
     argv = ["redis-benchmark", "-h", HOST, "-p", str(port), "-t", ",".join(tests),

@@ -17,7 +17,7 @@ import sys
 import time
 
 from common import (BenchError, child_pids, dbsize, fastcache_rss, fmt_int, fmt_ratio, launch_fastcache,
-                    launch_redis, load_strings, machine_summary, markdown_table, median,
+                    launch_redis, load_strings, print_header, markdown_table, median,
                     redis_info_field, run_benchmark, benchmark_argv, server_cpu_seconds)
 
 DEFAULTS = dict(requests=200000, rounds=3, memory_keys=1000000)
@@ -153,9 +153,7 @@ def memory_table(args, results):
 
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    sys.stdout.reconfigure(line_buffering=True)  # keep order with the progress lines on stderr
-    print("Machine: %s" % machine_summary())
-    print("Reproduce: `%s`" % reproduce_command(args))
+    print_header(reproduce_command(args))
     print("Each run: `%s`" % " ".join(benchmark_argv(
         "<port>", ["<test>"], args.requests, args.clients, args.data_size, args.keyspace,
         "<P>")))

@@ -27,7 +27,7 @@ import tempfile
 import time
 
 from common import (HOST, BenchError, benchmark_argv, call, dbsize, fmt_ratio, launch_fastcache,
-                    launch_redis, load_strings, machine_summary, markdown_table, median)
+                    launch_redis, load_strings, print_header, markdown_table, median)
 from core_bench import measure_throughput, throughput_table
 from tests.support.servers import checkout_env, free_port
 
@@ -258,9 +258,7 @@ def restart_table(args, results):
 
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    sys.stdout.reconfigure(line_buffering=True)  # keep order with the progress lines on stderr
-    print("Machine: %s" % machine_summary())
-    print("Reproduce: `%s`" % reproduce_command(args))
+    print_header(reproduce_command(args))
     print()
     try:
         if args.pipeline_list:
