@@ -7,7 +7,7 @@ setup(
         Extension(
             "fastcache._native",
             sources=["native/module.c", "native/parser.c", "native/fastpath.c",
-                     "native/records.c", "native/forward.c"],
+                     "native/records.c", "native/forward.c", "native/dictwarm.c"],
             depends=["native/native.h"],
             extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter",
                                 "-Wno-missing-field-initializers"],

@@ -2407,6 +2407,28 @@ static PyObject *dict_attr(PyObject *obj, PyObject *name)
     return d;
 }
 
+enum { WARM_WINDOW = 32 };
+
+/* Prefetch the keyspace entries of the local first keys of the next WARM_WINDOW commands, so
+ * their cache misses overlap instead of following one another. */
+static void warm_batch(Batch *b, PyObject *commands, Py_ssize_t from)
+{
+    PyObject *keys[WARM_WINDOW];
+    Py_ssize_t n = 0, i, end = PyList_GET_SIZE(commands);
+    if (end - from > WARM_WINDOW)
+        end = from + WARM_WINDOW;
+    for (i = from; i < end; i++) {
+        PyObject *argv = PyList_GET_ITEM(commands, i);
+        if (!PyList_Check(argv) || PyList_GET_SIZE(argv) < 2)
+            continue;
+        PyObject *key = PyList_GET_ITEM(argv, 1);
+        if (PyBytes_CheckExact(key) && (!b->owners || b->owners[key_slot(key)] == b->shard))
+            keys[n++] = key;
+    }
+    PyObject *dicts[3] = {b->data, b->atime, b->expires};
+    warm_dicts(dicts, PyDict_GET_SIZE(b->expires) ? 3 : 2, keys, n);
+}
+
 static PyObject *run_batch(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     Batch b = {0};
@@ -2484,7 +2506,12 @@ static PyObject *run_batch(PyObject *module, PyObject *const *args, Py_ssize_t n
         !(b.atime = dict_attr(db, str_atime)) || !(b.clock = PyObject_GetAttr(ks, str_clock)))
         goto done;
 
+    Py_ssize_t warm_at = start;
     for (i = start; i < PyList_GET_SIZE(commands); i++) {
+        if (i == warm_at) {
+            warm_batch(&b, commands, i);
+            warm_at = i + WARM_WINDOW;
+        }
         PyObject *argv = PyList_GET_ITEM(commands, i);
         if (!PyList_Check(argv) || PyList_GET_SIZE(argv) == 0)
             break;

@@ -15,7 +15,8 @@ PyMODINIT_FUNC PyInit__native(void)
     if (!m)
         return NULL;
     if (native_add_parser(m) < 0 || native_add_fastpath(m) < 0 ||
-        native_add_records(m) < 0 || native_add_forward(m) < 0) {
+        native_add_records(m) < 0 || native_add_forward(m) < 0 ||
+        native_add_dictwarm(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -11,6 +11,10 @@ int native_add_parser(PyObject *module);
 int native_add_fastpath(PyObject *module);
 int native_add_records(PyObject *module);
 int native_add_forward(PyObject *module);
+int native_add_dictwarm(PyObject *module);
+
+/* Prefetch the entries of keys in dicts (the keyspace's data first): see dictwarm.c. */
+void warm_dicts(PyObject *const *dicts, int ndicts, PyObject *const *keys, Py_ssize_t nkeys);
 
 /* Strict like Redis's string2ll: optional '-', no leading zeros, no '+' or spaces. */
 static inline int string2ll(const char *s, Py_ssize_t len, long long *value)

@@ -1351,3 +1351,45 @@ def test_container_replies_match_redis(run_batch, redis_raw, proto):
     assert out == [redis_raw.call(*argv) for argv in script]
     for key, encoding in ((b"l", b"quicklist"), (b"s", b"hashtable"), (b"h", b"listpack")):
         assert redis_raw.call(b"OBJECT", b"ENCODING", key) == encode(encoding, proto)
+
+
+# -- dict warming (native/dictwarm.c): prefetches only, so it must never change an answer --
+
+def test_dict_warming_reads_this_pythons_dict_layout():
+    native = pytest.importorskip("fastcache._native")
+    if sys.implementation.name == "cpython" and sys.version_info[:2] == (3, 11):
+        assert native.dict_warming == 1     # a layout change must not go unnoticed
+    else:
+        assert native.dict_warming in (0, 1)
+
+
+@pytest.mark.parametrize("nkeys", [3, 200, 10000, 70000])   # 1-, 2-, 2- and 4-byte indices
+def test_warmed_batches_answer_like_unwarmed_ones(nkeys):
+    if native_run_batch is None:
+        pytest.skip("no C extension")
+    ks = Keyspace(1)
+    db = ks.dbs[0]
+    for n in range(nkeys):
+        ks.set(db, b"k%d" % n, b"v%d" % n)
+    for n in range(0, nkeys, 7):
+        del db.data[b"k%d" % n]     # holes in the entries, as deletions leave them
+        db.atime.pop(b"k%d" % n, None)
+    rnd = random.Random(nkeys)
+    batch = []
+    for _ in range(100):
+        n = rnd.randrange(nkeys + 10)
+        batch.append([b"GET", b"k%d" % n] if rnd.random() < 0.7 else [b"SET", b"k%d" % n, b"w"])
+    expected = copy.deepcopy(db.data)
+    want = []
+    for argv in batch:
+        if argv[0] == b"GET":
+            value = expected.get(argv[1])
+            want.append(b"$-1\r\n" if value is None else b"$%d\r\n%s\r\n" % (len(value), value))
+        else:
+            expected[argv[1]] = b"w"
+            want.append(b"+OK\r\n")
+    out = []
+    stop, _, _ = native_run_batch(batch, 0, out, db, ks, 2, None, 0)
+    assert stop == len(batch)
+    assert out == want
+    assert db.data == expected
