@@ -25,7 +25,11 @@ The primary (every worker, for its own shard)
   worker answers ``+FCSTREAM <replid> <nshards>`` and the connection becomes a
   binary stream of frames of every primary shard (frames carry their shard).
   For each shard s the acceptor subscribes, locally or with a peer request
-  that stays open (PeerClient.subscribe), and the owner pushes frames.
+  that stays open (PeerClient.subscribe), and the owner pushes frames. A
+  replica that asks with ``DIRECT <its shard count>`` gets the shards that map
+  into one replica shard on direct links instead (direct.py): the replica
+  worker that applies shard s connects, the primary hands that socket to
+  worker s, and the frames cross no peer link on either side.
 - The owner decides per shard: the replid matches and the backlog still holds
   everything after w_s -> partial (the backlog frames, then live ones); else
   full: SNAPSHOT_CHUNK frames of its whole keyspace at its current sequence,
@@ -39,9 +43,11 @@ The primary (every worker, for its own shard)
   its seconds), counts it, and the owners unsubscribe. The primary never waits
   for a replica nor buffers without bound. repl-max-replicas caps the links.
 - Acknowledgements: the replica sends ``REPLCONF ACK <s> <seq>`` on the same
-  socket about every 100 ms and as shards apply frames. WAIT ships every
-  shard's records, takes each shard's sequence, and counts the replicas that
-  acknowledged all of them, until enough have or the timeout passes.
+  socket every 100 ms, and within 10 ms of applying frames (one write for
+  all of them). WAIT ships every shard's records followed by a heartbeat,
+  which a replica acknowledges as soon as it has applied what came before,
+  takes each shard's sequence, and counts the replicas that acknowledged all
+  of them, until enough have or the timeout passes.
 
 The replica (replica.py on worker 0, replica_shard.py on every worker)
 ----------------------------------------------------------------------

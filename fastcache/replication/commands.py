@@ -8,6 +8,7 @@ from fastcache.engine.args import parse_int
 from fastcache.engine.errors import CommandError
 from fastcache.engine.registry import ALL, command
 from fastcache.protocol.replies import DEFERRED, OK, Error, Simple
+from fastcache.replication import direct
 from fastcache.replication.node import new_replid
 from fastcache.replication.primary import ReplicaStream
 from fastcache.server import fanout
@@ -127,7 +128,7 @@ def wait(ctx, argv):
 async def _wait(repl, wanted, timeout_ms):
     """Ship every shard's records, then count the replicas that acknowledged
     them all, until enough have or the timeout passes."""
-    targets = await repl.gather(("flush",))
+    targets = await repl.gather(("getack",))
     deadline = time.monotonic() + timeout_ms / 1000 if timeout_ms else None
     while True:
         count = 0
@@ -165,7 +166,8 @@ def replconf(ctx, argv):
 
 
 @command("fcsync", -3, "admin noscript no_multi", group=REPL, since="7.0.0",
-         summary="fastcache: start a replication stream (replid nshards watermark...)",
+         summary="fastcache: start a replication stream (replid nshards watermark... "
+                 "[DIRECT replica-shards] [SHARD shard SESSION session])",
          acl=ADMIN_ACL)
 def fcsync(ctx, argv):
     worker = server_of(ctx, "FCSYNC")
@@ -178,16 +180,43 @@ def fcsync(ctx, argv):
                            "replicas (no chained replication)")
     replid = argv[1].decode("utf-8", "replace")
     nshards = parse_int(argv[2])
-    watermarks = [parse_int(w) for w in argv[3:]]
-    if nshards != len(watermarks):
+    if not 0 <= nshards <= len(argv) - 3:
         raise CommandError("ERR FCSYNC wants one watermark per shard")
-    if len(repl.source.subscribers) >= worker.config["repl-max-replicas"]:
-        raise CommandError("ERR max number of replicas reached (repl-max-replicas)")
+    watermarks = [parse_int(w) for w in argv[3:3 + nshards]]
+    options = _fcsync_options(argv[3 + nshards:])
     if nshards != worker.nshards or replid != repl.replid:
         watermarks = [-1] * worker.nshards
-    conn.push(b"+FCSTREAM %s %d\r\n" % (repl.replid.encode(), worker.nshards))
+    if "shard" in options:
+        direct.hand_over(conn, replid, watermarks, options)
+        return DEFERRED
+    if len(repl.source.subscribers) >= worker.config["repl-max-replicas"]:
+        raise CommandError("ERR max number of replicas reached (repl-max-replicas)")
+    shards = direct.direct_shards(worker, options.get("direct"))
+    stream = conn.replica_stream = ReplicaStream(conn, replid, watermarks, shards)
+    reply = b"+FCSTREAM %s %d" % (repl.replid.encode(), worker.nshards)
+    if "direct" in options:
+        reply += b" " + b" ".join([direct.session_name(stream.key)] +
+                                  [b"%d" % s for s in shards])
+    conn.push(reply + b"\r\n")
     conn.flush()
-    stream = conn.replica_stream = ReplicaStream(conn, replid, watermarks)
     repl.streams[stream.key] = stream
     stream.start()
     return DEFERRED
+
+
+def _fcsync_options(words):
+    """FCSYNC's options after the watermarks: {name: int or session}."""
+    if len(words) % 2:
+        raise CommandError(errors.SYNTAX)
+    options = {}
+    for i in range(0, len(words), 2):
+        name = words[i].lower()
+        if name == b"direct":
+            options["direct"] = parse_int(words[i + 1])
+        elif name == b"shard":
+            options["shard"] = parse_int(words[i + 1])
+        elif name == b"session":
+            options["session"] = direct.parse_session(words[i + 1])
+        else:
+            raise CommandError(errors.SYNTAX)
+    return options

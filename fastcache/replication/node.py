@@ -13,6 +13,7 @@ from fastcache import log
 from fastcache.engine.context import Context
 from fastcache.engine.registry import resolve
 from fastcache.protocol.replies import Error
+from fastcache.replication import direct
 from fastcache.replication.primary import ReplicationSource
 from fastcache.replication.replica import ReplicaLink
 from fastcache.replication.replica_shard import ReplicaShard
@@ -44,6 +45,8 @@ class Replication:
         self.source = ReplicationSource(worker, self.replid)
         self.shard = ReplicaShard(worker)
         self.streams = {}           # key -> ReplicaStream accepted on this worker
+        self.direct = {}            # key -> direct.ShardStream sending this shard
+        self.shard_links = {}       # (session, shard) -> direct.ShardLink applying here
         self.master = parse_replicaof(config["replicaof"])
         self.link = None
         self.sync_full = 0
@@ -78,6 +81,14 @@ class Replication:
             self.link = None
         for stream in list(self.streams.values()):
             stream.conn.close()
+        self._close_direct()
+
+    def _close_direct(self):
+        for stream in list(self.direct.values()):
+            stream.close()
+        for link in list(self.shard_links.values()):
+            link.close()
+        self.shard_links.clear()
 
     def follow(self, host, port):
         """REPLICAOF host port, on this worker."""
@@ -88,6 +99,7 @@ class Replication:
         if self.link is not None:
             self.link.stop()
             self.link = None
+        self._close_direct()
         self.master = (host, port)
         self.config.set("replicaof", "%s %d" % (host, port))
         self._refresh_refusal()
@@ -100,6 +112,7 @@ class Replication:
         if self.link is not None:
             self.link.stop()
             self.link = None
+        self._close_direct()
         self.master = None
         self.config.set("replicaof", "")
         self.replid = replid
@@ -186,6 +199,68 @@ class Replication:
             log.warning("Replication request %r failed: %s" % (payload[0], exc))
             return None
 
+    # -- direct links (direct.py) -------------------------------------------------------
+
+    def adopt(self, sock, args):
+        """A direct link's socket, handed over by the worker that accepted it."""
+        direct.adopt(self.worker, sock, args)
+
+    def direct_news(self, what, session, *args):
+        """From a ShardStream to the control stream of its session: "join" (is it
+        still there?), "settled" (shard, mode), "ack" (shard, seq), "gone"."""
+        stream = self.streams.get(session)
+        if stream is None or stream.closed:
+            return False
+        if what == "settled":
+            stream._settled(*args)
+        elif what == "ack":
+            stream.ack(*args)
+        elif what == "gone":
+            stream.close()
+            stream.conn.close()
+        return True
+
+    def unsubscribe(self, key):
+        """A control stream closed: this shard stops sending to it, on it or
+        on its direct link."""
+        self.source.unsubscribe(key)
+        for stream in list(self.direct.values()):
+            if stream.session == key:
+                stream.close()
+
+    def attach(self, session, shard, replid, nshards, watermark):
+        """Worker 0's link asks this worker to open the direct link of shard."""
+        if self.master is None:
+            return
+        link = direct.ShardLink(self, session, shard, replid, nshards, watermark)
+        old = self.shard_links.pop((session, shard), None)
+        if old is not None:
+            old.close()
+        self.shard_links[(session, shard)] = link
+        asyncio.ensure_future(link.connect(*self.master))
+
+    def detach(self, session):
+        for key in [key for key in self.shard_links if key[0] == session]:
+            self.shard_links.pop(key).close()
+
+    def _session_stream(self, session):
+        link = self.link
+        stream = link.stream if link is not None else None
+        if stream is None or stream.closed or stream.session != session:
+            return None
+        return stream
+
+    def progress(self, session, shard, applied, primary_seq, syncing):
+        stream = self._session_stream(session)
+        if stream is not None:
+            stream.progress(shard, applied, primary_seq, syncing)
+
+    def link_lost(self, session, why):
+        stream = self._session_stream(session)
+        if stream is not None:
+            self.link.failed(why)
+            stream.close()
+
     def acks(self):
         """What each online replica accepted here has acknowledged, per primary shard."""
         return [stream.acked for stream in self.streams.values() if stream.online]
@@ -224,7 +299,13 @@ _OPS = {
     "chunk": ("shard", "full_chunk"),
     "end": ("shard", "full_end"),
     "flush": ("source", "flush"),
-    "unsubscribe": ("source", "unsubscribe"),
+    "getack": ("source", "getack"),
+    "unsubscribe": (None, "unsubscribe"),
+    "direct": (None, "direct_news"),
+    "attach": (None, "attach"),
+    "detach": (None, "detach"),
+    "progress": (None, "progress"),
+    "link-lost": (None, "link_lost"),
     "acks": (None, "acks"),
     "follow": (None, "follow"),
     "promote": (None, "promote"),

@@ -223,10 +223,22 @@ class ReplicationSource:
             return
         now = time.monotonic()
         if now - self.last_heartbeat >= HEARTBEAT_SECONDS:
-            self.last_heartbeat = now
-            frame = self.encoder.heartbeat(self.shard, self.backlog.last_seq)
-            for send in list(self.subscribers.values()):
-                send(frame)
+            self._heartbeat(now)
+
+    def getack(self):
+        """WAIT: every record so far goes out, followed by a heartbeat, which a
+        replica answers with an ACK as soon as it has applied what came before
+        (otherwise replicas acknowledge at their own pace); the shard's seq."""
+        seq = self.flush()
+        if self.subscribers:
+            self._heartbeat(time.monotonic())
+        return seq
+
+    def _heartbeat(self, now):
+        self.last_heartbeat = now
+        frame = self.encoder.heartbeat(self.shard, self.backlog.last_seq)
+        for send in list(self.subscribers.values()):
+            send(frame)
 
     def info(self):
         """This shard's figures for INFO (plain data)."""
@@ -243,72 +255,32 @@ class ReplicationSource:
                 "partial_err": self.partial_err}
 
 
-class ReplicaStream:
-    """A replica's connection after FCSYNC: frames of every primary shard out,
-    REPLCONF ACKs in."""
+class FrameSink:
+    """What goes out to a replica's socket, bounded by the replica
+    client-output-buffer-limit: ReplicaStream here, and direct.ShardStream."""
 
-    def __init__(self, conn, replid, watermarks):
-        self.conn = conn
-        self.worker = worker = conn.worker
-        self.key = (worker.index, conn.id)
-        nshards = worker.nshards
-        self.asked_replid = replid
-        self.watermarks = watermarks
-        self.acked = [-1] * nshards
-        self.modes = [None] * nshards
-        self.live = [False] * nshards   # past a full copy's SNAPSHOT_END
-        self.rids = {}             # remote shard -> subscription id on its peer link
-        self.last_ack = time.monotonic()
-        self.soft_since = None
-        self.bulk = 0              # bytes of full copies sent and maybe still buffered
-        self.closed = False
-        self.ip = conn.addr.rsplit(":", 1)[0]
-        self.port = conn.repl_port
+    bulk = 0                # bytes of full copies sent and maybe still buffered
+    soft_since = None
+    closed = False
 
-    def start(self):
-        worker = self.worker
-        for shard in range(worker.nshards):
-            receive = self._receiver(shard)
-            watermark = self.watermarks[shard] if shard < len(self.watermarks) else None
-            if shard == worker.index:
-                worker.replication.source.subscribe(self.key, self.asked_replid, watermark,
-                                                    receive)
-            else:
-                self.rids[shard] = worker.peers[shard].subscribe(
-                    "repl-subscribe", (self.key, self.asked_replid, watermark), receive)
+    def transport(self):
+        raise NotImplementedError
 
-    def _receiver(self, shard):
-        def receive(message):
-            if type(message) is bytes:
-                if self.modes[shard] == FULL and not self.live[shard]:
-                    self.bulk += len(message)
-                    self.live[shard] = header_kind(message) == SNAPSHOT_END
-                self._write(message)
-            else:
-                self._settled(shard, message)
-        return receive
+    def describe(self):
+        """id=... addr=... for the log."""
+        raise NotImplementedError
 
-    def _settled(self, shard, mode):
-        self.modes[shard] = mode
-        if None in self.modes:
-            return
-        repl = self.worker.replication
-        if all(m == PARTIAL for m in self.modes):
-            repl.sync_partial_ok += 1
-            log.info("Partial resynchronization accepted for replica %s" % self.conn.addr)
-        else:
-            repl.sync_full += 1
-            if self.asked_replid != "?":
-                repl.sync_partial_err += 1
-            log.info("Full resynchronization of %d of %d shards for replica %s"
-                     % (self.modes.count(FULL), len(self.modes), self.conn.addr))
+    def close(self):
+        raise NotImplementedError
 
-    @property
-    def online(self):
-        return None not in self.modes
+    def _bulk(self, message):
+        """A frame of a full copy (counted as bulk); whether it ended the copy."""
+        self.bulk += len(message)
+        self._write(message)
+        return header_kind(message) == SNAPSHOT_END
 
     def _write(self, data):
-        transport = self.conn.transport
+        transport = self.transport()
         if transport is None or self.closed:
             return
         transport.write(data)
@@ -337,12 +309,86 @@ class ReplicaStream:
 
     def drop(self, which, size):
         """Too slow a reader: cut it off (its frames are freed with the transport)."""
-        log.warning("Client id=%d addr=%s (replica) closed for overcoming its %s output buffer "
-                    "limit (%d bytes)" % (self.conn.id, self.conn.addr, which, size))
+        log.warning("Client %s (replica) closed for overcoming its %s output buffer "
+                    "limit (%d bytes)" % (self.describe(), which, size))
         self.worker.replication.dropped_slow += 1
         self.close()
-        if self.conn.transport is not None:
-            self.conn.transport.abort()
+        transport = self.transport()
+        if transport is not None:
+            transport.abort()
+
+
+class ReplicaStream(FrameSink):
+    """A replica's connection after FCSYNC: frames of every primary shard out
+    (but those of the shards in `direct`, which direct.ShardStreams send on
+    connections of their own and report here), REPLCONF ACKs in."""
+
+    def __init__(self, conn, replid, watermarks, direct=()):
+        self.conn = conn
+        self.worker = worker = conn.worker
+        self.key = (worker.index, conn.id)
+        nshards = worker.nshards
+        self.asked_replid = replid
+        self.watermarks = watermarks
+        self.direct = direct
+        self.acked = [-1] * nshards
+        self.modes = [None] * nshards
+        self.live = [False] * nshards   # past a full copy's SNAPSHOT_END
+        self.rids = {}             # remote shard -> subscription id on its peer link
+        self.last_ack = time.monotonic()
+        self.ip = conn.addr.rsplit(":", 1)[0]
+        self.port = conn.repl_port
+
+    def transport(self):
+        return self.conn.transport
+
+    def describe(self):
+        return "id=%d addr=%s" % (self.conn.id, self.conn.addr)
+
+    def start(self):
+        worker = self.worker
+        for shard in range(worker.nshards):
+            if shard in self.direct:
+                continue
+            receive = self._receiver(shard)
+            watermark = self.watermarks[shard] if shard < len(self.watermarks) else None
+            if shard == worker.index:
+                worker.replication.source.subscribe(self.key, self.asked_replid, watermark,
+                                                    receive)
+            else:
+                self.rids[shard] = worker.peers[shard].subscribe(
+                    "repl-subscribe", (self.key, self.asked_replid, watermark), receive)
+
+    def _receiver(self, shard):
+        def receive(message):
+            if type(message) is bytes:
+                if self.live[shard]:
+                    self._write(message)
+                else:
+                    self.live[shard] = self._bulk(message)
+            else:
+                self.live[shard] = message == PARTIAL
+                self._settled(shard, message)
+        return receive
+
+    def _settled(self, shard, mode):
+        self.modes[shard] = mode
+        if None in self.modes:
+            return
+        repl = self.worker.replication
+        if all(m == PARTIAL for m in self.modes):
+            repl.sync_partial_ok += 1
+            log.info("Partial resynchronization accepted for replica %s" % self.conn.addr)
+        else:
+            repl.sync_full += 1
+            if self.asked_replid != "?":
+                repl.sync_partial_err += 1
+            log.info("Full resynchronization of %d of %d shards for replica %s"
+                     % (self.modes.count(FULL), len(self.modes), self.conn.addr))
+
+    @property
+    def online(self):
+        return None not in self.modes
 
     def ack(self, shard, seq):
         if 0 <= shard < len(self.acked) and seq > self.acked[shard]:
@@ -359,13 +405,16 @@ class ReplicaStream:
             return
         self.closed = True
         worker = self.worker
-        worker.replication.streams.pop(self.key, None)
-        worker.replication.source.unsubscribe(self.key)
+        repl = worker.replication
+        repl.streams.pop(self.key, None)
+        repl.source.unsubscribe(self.key)
         for shard, rid in self.rids.items():
             peer = worker.peers[shard]
             if peer is not None:
                 peer.unsubscribe(rid)
                 peer.request("repl", ("unsubscribe", self.key), _ignore)
+        for shard in self.direct:
+            repl.call_shard(shard, ("unsubscribe", self.key), _ignore)
 
     def info(self):
         """(ip, port, state, offset, lag, acked per shard) for INFO and ROLE."""

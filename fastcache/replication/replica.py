@@ -13,7 +13,10 @@ connection is a LinkStream:
    their keys (routing.py), which apply them exactly once (replica_shard.py);
    a full copy is SNAPSHOT_CHUNKs then SNAPSHOT_END;
 4. acknowledgements: REPLCONF ACK <s> <seq> once every replica shard involved
-   has applied primary shard s up to seq, and every 100 ms for all shards.
+   has applied primary shard s up to seq: at most ACK_DELAY after it did, at
+   once when a heartbeat (the primary's WAIT sends one) asked for it, and
+   every 100 ms for all shards. One ACK write per frame would cost both
+   sides a system call and a wake-up per frame.
 
 Worker 0 reads no more from the socket while too many frames are being
 applied, so a slow replica shard holds the primary's data in the primary's
@@ -31,9 +34,48 @@ from fastcache.replication.routing import Layout
 BACKOFF_FIRST = 0.1
 BACKOFF_MAX = 5.0
 ACK_INTERVAL = 0.1
+ACK_DELAY = 0.01        # applied frames' ACKs wait this long to share one write
 CONNECT_TIMEOUT = 5.0
 PAUSE_ABOVE = 256       # frames handed to shards and not yet applied
 RESUME_BELOW = 64
+
+
+def handshake(config, listening_port, *fcsync):
+    """(the pipelined handshake of a link to the primary, the replies it expects):
+    AUTH <masterauth> if set, REPLCONF listening-port, FCSYNC <fcsync...>."""
+    out, expect = [], []
+    if config["masterauth"]:
+        out.append(resp_command(b"AUTH", config["masterauth"]))
+        expect.append("AUTH")
+    out.append(resp_command(b"REPLCONF", b"listening-port", listening_port))
+    expect.append("REPLCONF")
+    out.append(resp_command(b"FCSYNC", *fcsync))
+    expect.append("FCSYNC")
+    return b"".join(out), expect
+
+
+_REFUSED = {"AUTH": "Unable to AUTH to MASTER", "REPLCONF": "Master refused REPLCONF",
+            "FCSYNC": "Master refused FCSYNC"}
+
+
+def read_replies(buf, expect):
+    """Take the handshake's replies from buf (a bytearray) as they complete:
+    (why, None) when one refused or is not what it should be, (None, the words
+    of +FCSTREAM ...) once the stream starts, (None, None) while more is due."""
+    while True:
+        end = buf.find(b"\r\n")
+        if end < 0:
+            return None, None
+        line = bytes(buf[:end]).decode("utf-8", "replace")
+        del buf[:end + 2]
+        step = expect.pop(0)
+        if line.startswith("-"):
+            return "%s: %s" % (_REFUSED[step], line[1:]), None
+        if step == "FCSYNC":
+            words = line[1:].split()
+            if not words or words[0] != "FCSTREAM":
+                return "Unexpected reply to FCSYNC: %r" % line, None
+            return None, words
 
 
 def resp_command(*args):
@@ -144,8 +186,9 @@ class LinkStream(asyncio.Protocol):
         self.inflight = []          # per primary shard: deque of [seq, pending requests]
         self.pending_frames = 0
         self.paused = False
-        self.acks_due = set()
-        self.ack_scheduled = False
+        self.acks = None            # Acks, once streaming
+        self.session = None         # the primary's name for this link, for direct links
+        self.direct = set()         # primary shards that come on direct links
         self.ack_timer = None
         self.dispatched = []        # per primary shard: last seq handed to the shards
         self.applied = []           # ... and applied by all of them
@@ -175,34 +218,37 @@ class LinkStream(asyncio.Protocol):
     def connection_made(self, transport):
         self.transport = transport
         self.link.state = "handshake"
-        config = self.worker.config
-        out = []
-        if config["masterauth"]:
-            out.append(resp_command(b"AUTH", config["masterauth"]))
-            self.expect.append("AUTH")
-        out.append(resp_command(b"REPLCONF", b"listening-port", self.repl.listening_port()))
-        self.expect.append("REPLCONF")
-        out.append(resp_command(b"FCSYNC", self.asked_replid, self.asked_shards,
-                                *self.watermarks))
-        self.expect.append("FCSYNC")
-        transport.write(b"".join(out))
+        request, self.expect = handshake(
+            self.worker.config, self.repl.listening_port(), self.asked_replid,
+            self.asked_shards, *self.watermarks, b"DIRECT", self.worker.nshards)
+        transport.write(request)
 
     def connection_lost(self, exc):
         self.transport = None
+        self._detach()
         if not self.closed:
             self.closed = True
             if self.streaming:
                 log.warning("Connection with master lost.")
         if self.ack_timer is not None:
             self.ack_timer.cancel()
+        if self.acks is not None:
+            self.acks.cancel()
         self.link.down_since = time.monotonic()
         if not self.done.done():
             self.done.set_result(None)
 
     def close(self):
         self.closed = True
+        self._detach()
         if self.transport is not None:
             self.transport.abort()
+
+    def _detach(self):
+        """The session is over: its direct links close too."""
+        if self.direct:
+            self.direct = set()
+            self.repl.broadcast(("detach", self.session))
 
     def data_received(self, data):
         self.last_io = time.monotonic()
@@ -225,32 +271,23 @@ class LinkStream(asyncio.Protocol):
 
     def _handshake(self):
         """Read the handshake's replies; True once the frames start."""
-        buf = self.buffer
-        while True:
-            end = buf.find(b"\r\n")
-            if end < 0:
-                return False
-            line = bytes(buf[:end]).decode("utf-8", "replace")
-            del buf[:end + 2]
-            step = self.expect.pop(0)
-            if line.startswith("-"):
-                what = {"AUTH": "Unable to AUTH to MASTER",
-                        "REPLCONF": "Master refused REPLCONF",
-                        "FCSYNC": "Master refused FCSYNC"}[step]
-                self.link.failed("%s: %s" % (what, line[1:]))
-                self.close()
-                return False
-            if step == "FCSYNC":
-                words = line[1:].split()
-                if len(words) != 3 or words[0] != "FCSTREAM" or not words[2].isdigit():
-                    self.link.failed("Unexpected reply to FCSYNC: %r" % line)
-                    self.close()
-                    return False
-                self._start(words[1], int(words[2]))
-                return True
+        why, words = read_replies(self.buffer, self.expect)
+        if why is not None:
+            self.link.failed(why)
+            self.close()
+        if words is None:
+            return False
+        if len(words) < 3 or not words[2].isdigit():
+            self.link.failed("Unexpected reply to FCSYNC: %r" % " ".join(words))
+            self.close()
+            return False
+        self._start(words[1], int(words[2]), words[3] if len(words) > 3 else None,
+                    [int(w) for w in words[4:]])
+        return True
 
-    def _start(self, replid, nshards):
-        log.info("MASTER <-> REPLICA sync started: replication ID %s, %d shards" % (replid, nshards))
+    def _start(self, replid, nshards, session, direct):
+        log.info("MASTER <-> REPLICA sync started: replication ID %s, %d shards%s"
+                 % (replid, nshards, ", %d on direct links" % len(direct) if direct else ""))
         self.streaming = True
         self.link.error = None
         self.link.state = "connected"
@@ -264,7 +301,38 @@ class LinkStream(asyncio.Protocol):
         self.primary_seq = list(self.watermarks)
         self.inflight = [deque() for _ in range(nshards)]
         self.decoder = FrameDecoder()
+        self.acks = Acks(self.worker.loop, self.applied, range(nshards), self._write)
         self.ack_timer = self.worker.loop.call_later(ACK_INTERVAL, self._every_interval)
+        self.session = session
+        for s in direct:
+            if not 0 <= s < nshards or self.layout.single[s] is None:
+                self.link.failed("The master offered a direct link for shard %d" % s)
+                self.close()
+                return
+        self.direct = set(direct)
+        for s in direct:
+            self.repl.call_shard(self.layout.single[s], ("attach", session, s, replid, nshards,
+                                                         self.watermarks[s]), _ignore)
+
+    def progress(self, s, applied, primary_seq, syncing):
+        """A direct link's news (direct.py): how far it applied shard s."""
+        if s not in self.direct:
+            return
+        self.last_io = time.monotonic()
+        if applied > self.applied[s]:
+            self.applied[s] = self.dispatched[s] = applied
+        self.primary_seq[s] = max(self.primary_seq[s], primary_seq)
+        if syncing:
+            self.syncing.add(s)
+            self.link.state = "sync"
+        elif s in self.syncing:
+            self.syncing.discard(s)
+            if not self.syncing:
+                self.link.state = "connected"
+
+    def _write(self, data):
+        if self.transport is not None:
+            self.transport.write(data)
 
     # -- frames ------------------------------------------------------------------------
 
@@ -297,8 +365,8 @@ class LinkStream(asyncio.Protocol):
             self._end(frame)
         if frame.last_seq > self.primary_seq[s]:
             self.primary_seq[s] = frame.last_seq
-        if kind == HEARTBEAT and self.applied[s] >= 0:
-            self.acks_due.add(s)
+        if kind == HEARTBEAT:
+            self.acks.heartbeat(s, frame.last_seq)
 
     def _records(self, frame):
         s = frame.shard
@@ -406,24 +474,12 @@ class LinkStream(asyncio.Protocol):
             self.pending_frames -= 1
             moved = True
         if moved:
-            self.acks_due.add(s)
-            if not self.ack_scheduled:
-                self.ack_scheduled = True
-                self.worker.loop.call_soon(self._send_acks)
+            self.acks.moved(s)
             if self.paused and self.pending_frames < RESUME_BELOW and len(self.queue) < RESUME_BELOW:
                 self.paused = False
                 if self.transport is not None:
                     self.transport.resume_reading()
                 self._pump()
-
-    def _send_acks(self, every=False):
-        self.ack_scheduled = False
-        shards = range(len(self.applied)) if every else self.acks_due
-        out = [resp_command(b"REPLCONF", b"ACK", b"%d" % s, b"%d" % self.applied[s])
-               for s in shards if every or self.applied[s] >= 0]   # -1 still says "alive"
-        self.acks_due = set()
-        if out and self.transport is not None:
-            self.transport.write(b"".join(out))
 
     def _every_interval(self):
         if self.transport is None:
@@ -433,8 +489,70 @@ class LinkStream(asyncio.Protocol):
             self.link.failed("MASTER timeout: no data nor PING received for %d seconds" % timeout)
             self.close()
             return
-        self._send_acks(every=True)
+        self.acks.send(every=True)
         self.ack_timer = self.worker.loop.call_later(ACK_INTERVAL, self._every_interval)
+
+
+class Acks:
+    """When a link writes REPLCONF ACK <s> <applied[s]>: at most ACK_DELAY after
+    applied[s] moved (so frames applied meanwhile share one write), at once when
+    a heartbeat asked for seq and applied[s] reached it, and for every shard on
+    send(every=True). applied is the link's own list, read when the ACKs go."""
+
+    def __init__(self, loop, applied, shards, write):
+        self.loop = loop
+        self.applied = applied
+        self.shards = shards
+        self.write = write
+        self.due = set()
+        self.asked = {}             # shard -> seq a heartbeat wants acknowledged
+        self.handle = None          # the pending write: a timer, or call_soon when urgent
+        self.urgent = False
+
+    def moved(self, s):
+        self.due.add(s)
+        wanted = self.asked.get(s)
+        urgent = wanted is not None and self.applied[s] >= wanted
+        if urgent:
+            del self.asked[s]
+        self._later(urgent)
+
+    def heartbeat(self, s, seq):
+        if self.applied[s] < 0:
+            return
+        if self.applied[s] >= seq:
+            self.due.add(s)
+            self._later(True)
+        else:
+            self.asked[s] = max(seq, self.asked.get(s, seq))
+
+    def _later(self, urgent):
+        handle = self.handle
+        if handle is not None:
+            if not urgent or self.urgent:
+                return
+            handle.cancel()
+        self.urgent = urgent
+        self.handle = (self.loop.call_soon(self._due) if urgent
+                       else self.loop.call_later(ACK_DELAY, self._due))
+
+    def _due(self):
+        self.handle = None
+        self.send()
+
+    def send(self, every=False):
+        applied = self.applied
+        out = [resp_command(b"REPLCONF", b"ACK", b"%d" % s, b"%d" % applied[s])
+               for s in (self.shards if every else self.due)
+               if every or applied[s] >= 0]   # -1 still says "alive"
+        self.due = set()
+        if out:
+            self.write(b"".join(out))
+
+    def cancel(self):
+        if self.handle is not None:
+            self.handle.cancel()
+            self.handle = None
 
 
 def _ignore(result):

@@ -175,8 +175,9 @@ class Handoff:
         self.sock = sock
         worker.loop.add_reader(sock.fileno(), self._receive)
 
-    def send(self, conn, target):
-        """Hand conn to shard target's worker; on failure keep serving it."""
+    def send(self, conn, target, state=None):
+        """Hand conn to shard target's worker (with state, or its client
+        state); on failure keep serving it."""
         worker = self.worker
         transport = conn.transport
         transport.pause_reading()
@@ -184,7 +185,7 @@ class Handoff:
         try:
             fd = os.dup(transport.get_extra_info("socket").fileno())
             # (socket.send_fds would drop the address)
-            self.sock.sendmsg([state_of(conn)],
+            self.sock.sendmsg([state if state is not None else state_of(conn)],
                               [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [fd]))],
                               0, address(worker.instance, target))
         except OSError:   # its queue is full (a burst of moves) or it is gone: retry later
@@ -230,6 +231,9 @@ class Handoff:
             return
         from fastcache.server.connection import ClientConnection
         sock = socket.socket(fileno=fds[0])
+        if "fcsync" in state:     # a replica's direct link (replication/direct.py)
+            worker.replication.adopt(sock, state["fcsync"])
+            return
         try:
             conn = ClientConnection(worker, client_id=state["id"])
             restore(conn, state)

@@ -127,3 +127,12 @@ def wait_in_sync(primary, replica, timeout=60.0):
 
 def link_up(replica):
     return info(replica).get("master_link_status") == "up"
+
+
+def started_pair(primary, replica, ready):
+    """(primary, replica) once ready() holds; both stopped if it never does."""
+    if not wait_for(ready):
+        replica.stop()
+        primary.stop()
+        raise AssertionError("the replica never came up")
+    return primary, replica

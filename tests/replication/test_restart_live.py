@@ -3,7 +3,7 @@ import threading
 
 import pytest
 
-from tests.replication.live import Node, info, link_up, wait_for, wait_in_sync
+from tests.replication.live import Node, info, link_up, started_pair, wait_for, wait_in_sync
 from tests.replication.test_resync_live import stats, write_batch
 from tests.replication.test_sync_live import writer
 
@@ -12,8 +12,7 @@ def start_pair(primary_flags=(), replica_flags=(), shards=(2, 2)):
     primary = Node(*primary_flags, shards=shards[0])
     replica = Node("--replicaof", "127.0.0.1 %d" % primary.port, *replica_flags,
                    shards=shards[1])
-    assert wait_for(lambda: link_up(replica))
-    return primary, replica
+    return started_pair(primary, replica, lambda: link_up(replica))
 
 
 @pytest.mark.parametrize("fsync,shards", [("everysec", (2, 2)), ("always", (2, 2)),

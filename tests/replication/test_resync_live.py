@@ -5,7 +5,7 @@ import signal
 
 import pytest
 
-from tests.replication.live import Node, info, link_up, wait_for, wait_in_sync
+from tests.replication.live import Node, info, link_up, started_pair, wait_for, wait_in_sync
 
 
 def stats(node):
@@ -30,8 +30,7 @@ def connected(primary, n):
 def start_pair(*primary_flags):
     primary = Node(*primary_flags, shards=2)
     replica = Node("--replicaof", "127.0.0.1 %d" % primary.port, shards=2)
-    assert wait_for(lambda: link_up(replica) and connected(primary, 1))
-    return primary, replica
+    return started_pair(primary, replica, lambda: link_up(replica) and connected(primary, 1))
 
 
 def stopped_until_dropped(primary, replica):
