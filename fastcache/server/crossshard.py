@@ -7,9 +7,14 @@ keyspace, runs the ordinary handler there, writes back what changed, and
 unlocks. A locked shard defers all other work, so the command is atomic and
 isolated. The client's later commands wait behind it (a barrier), keeping
 per-connection order.
+
+Commands that do split by owner (MGET, MSET, DEL, ...) run their parts under
+the same locks, many clients' commands at once: see "Group commit" below.
 """
+import asyncio
 import itertools
 import pickle
+import weakref
 
 from fastcache.engine.context import Context
 from fastcache.engine.dispatch import run as run_command
@@ -61,34 +66,118 @@ def start(conn, cmd, argv, groups):
     conn.run_async(locked_run(conn, cmd, argv, by_shard))
 
 
+# Group commit. Split commands (MSET, MGET, DEL, ... across shards) from many
+# clients run as groups: one txn locks the union of a group's shards once, runs
+# every member's part on each shard in member order (a shard's parts in one
+# request), and unlocks once. Members are concurrent, and each one's parts run
+# at the same point of that order on every shard, so the group is a valid serial
+# order: each command stays atomic and isolated, at one locking round trip per
+# remote shard for the whole group rather than for each command.
+#
+# A worker runs one group at a time; the commands that arrive meanwhile form the
+# next. Groups started as soon as their commands arrive would queue on each
+# other's locks anyway, and so would shrink to a command or two each (measured:
+# 1.5 members on average with 50 clients, against the whole client set here).
+GROUP_MAX = 64
+_committers = weakref.WeakKeyDictionary()   # worker -> its _Committer
+
+
+class _Member:
+    __slots__ = ("ctx", "dbnum", "targets", "merge", "done")
+
+    def __init__(self, conn, targets, merge, done):
+        self.ctx = conn.ctx            # the client's db cannot change: its barrier holds
+        self.dbnum = conn.ctx.db.id    # later commands (SELECT included) until done
+        self.targets = targets
+        self.merge = merge
+        self.done = done
+
+
+class _Committer:
+    """A worker's split commands waiting for their group, and whether a group runs."""
+
+    def __init__(self, worker):
+        self.worker = worker
+        self.waiting = []
+        self.running = False
+
+    def add(self, member):
+        self.waiting.append(member)
+        if not self.running:
+            self.running = True
+            # Its first step runs in the next loop pass, once this pass's commands joined.
+            asyncio.ensure_future(self.run())
+
+    async def run(self):
+        try:
+            while self.waiting:
+                group = self.waiting[:GROUP_MAX]
+                del self.waiting[:GROUP_MAX]
+                await _run_group(self.worker, group)
+                # One pass: the members resume, and their next split commands join
+                # the next group rather than wait a whole group for the one after.
+                await asyncio.sleep(0)
+        finally:
+            self.running = False
+
+
 def start_parts(conn, targets, merge):
     """Run (shard, argv) parts with their shards locked, so the command is
-    isolated from transactions and other multi-shard commands; reply merged."""
-    conn.run_async(_locked_parts(conn, targets, merge))
-
-
-async def _locked_parts(conn, targets, merge):
-    """Each part in ascending shard order: take that shard's lock and run the
-    part in one exchange (the lock stays held until every part has run), so a
-    split command holds its locks for about one round trip per remote shard."""
-    from fastcache.server.fanout import merged
+    isolated from transactions and other multi-shard commands; reply merged.
+    The client waits behind it like any run_async command."""
     worker = conn.worker
-    txn = new_txn(worker)
-    results = [None] * len(targets)
-    locked = []
-    dbnum = conn.ctx.db.id
+    done = worker.loop.create_future()
+    conn.run_async(done)
+    committer = _committers.get(worker)
+    if committer is None:
+        committer = _committers[worker] = _Committer(worker)
+    committer.add(_Member(conn, targets, merge, done))
+
+
+async def _run_group(worker, members):
     try:
-        for i, (shard, sub) in sorted(enumerate(targets), key=lambda item: item[1][0]):
+        results = await _locked_parts(worker, members)
+    except Exception as exc:  # a lost peer link: every member gets the error reply
+        for member in members:
+            if not member.done.done():   # cancelled: the worker is stopping
+                member.done.set_exception(exc)
+        return
+    from fastcache.server.fanout import merged
+    for member, member_results in zip(members, results):
+        if not member.done.done():
+            member.done.set_result(merged(member_results, member.merge))
+
+
+async def _locked_parts(worker, members):
+    """Per member, its parts' results. Shards in ascending order: take the lock
+    and run that shard's parts in one exchange (every lock stays held until all
+    parts have run)."""
+    by_shard = {}   # shard -> [(member, part index, argv)]
+    for m, member in enumerate(members):
+        for i, (shard, sub) in enumerate(member.targets):
+            by_shard.setdefault(shard, []).append((m, i, sub))
+    results = [[None] * len(member.targets) for member in members]
+    txn = new_txn(worker)
+    locked = []
+    try:
+        for shard in sorted(by_shard):
+            parts = by_shard[shard]
             if shard == worker.index:
                 await worker.lock_local(txn)
                 locked.append(shard)
-                results[i] = worker.execute(conn.ctx, sub, part=True)
-            else:
-                locked.append(shard)  # held once the reply arrives; unlocking a free shard is harmless
-                results[i] = await worker.peers[shard].call("lockcall", (dbnum, sub), txn)
+                for m, i, sub in parts:
+                    results[m][i] = worker.execute(members[m].ctx, sub, part=True)
+                continue
+            locked.append(shard)  # held once the reply arrives; unlocking a free shard is harmless
+            # One request, not one per part: a shard locked by another txn defers
+            # requests, and only the first of several deferred ones would get the lock.
+            replies = await worker.peers[shard].call(
+                "lockcall", [(members[m].dbnum, sub) for m, _, sub in parts], txn)
+            for (m, i, _), reply in zip(parts, replies):
+                results[m][i] = reply
     finally:
         unlock_shards(worker, locked, txn)
-    return merged(results, merge)
+    return results
 
 
 async def ask(conn, shard, argv, txn):

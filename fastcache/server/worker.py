@@ -378,10 +378,10 @@ def _peer_lock(worker, payload, txn):
 
 
 def _peer_lockcall(worker, payload, txn):
-    """Take the lock for txn and run one part of a split command under it."""
+    """Take the lock for txn and run parts of split commands [(db, argv)] under it, in order."""
     worker.lock = txn
-    dbnum, argv = payload
-    return worker.execute(worker.peer_context(dbnum, 2), argv, part=True)
+    return [worker.execute(worker.peer_context(dbnum, 2), argv, part=True)
+            for dbnum, argv in payload]
 
 
 def _peer_unlock(worker, payload, txn):
