@@ -106,7 +106,8 @@ class ReplyOrder:
                     entry.remaining += 1
                     send(owner, argvs, partial(self._replied, entry, owner))
         self.pending.append(entry)
-        self._release()
+        if not entry.remaining:  # else the head still owes (a finished head is written at once)
+            self._release()
 
     def _replied(self, entry, owner, packed):
         entry.packs[owner] = packed
