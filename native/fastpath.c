@@ -36,6 +36,8 @@ typedef struct {
     struct Scores *scores;  /* the copy of its scores its ZSet keeps (borrowed), or NULL */
 } Sorted;
 
+enum { WARM_WINDOW = 32 };     /* commands whose keyspace entries are prefetched together */
+
 typedef struct {
     PyObject *data, *expires, *atime;   /* the Db's dicts */
     PyObject *clock;                    /* ks.clock, stored in atime on every access */
@@ -51,6 +53,9 @@ typedef struct {
     Py_ssize_t forwarded;
     Sorted order;       /* the last SortedList written to, kept open for the next write */
     PyObject *log;      /* mutation records are appended here, or NULL */
+    /* the slot of each first key of the window warm_batch last looked at (-1: none) */
+    Py_ssize_t window;
+    int first_slot[WARM_WINDOW];
 } Batch;
 
 static PyObject *str_data, *str_expires, *str_atime, *str_clock;
@@ -2314,9 +2319,11 @@ static inline int shape_ok(const Command *cmd, Py_ssize_t argc)
 }
 
 /* The shard that owns every key of the command, or SPREAD. */
-static int owner_of(const Batch *b, const Command *cmd, PyObject **args, Py_ssize_t argc)
+/* first_slot: the slot of args[1], or -1 when not known yet */
+static int owner_of(const Batch *b, const Command *cmd, PyObject **args, Py_ssize_t argc,
+                    int first_slot)
 {
-    int owner = b->owners[key_slot(args[1])];
+    int owner = b->owners[first_slot >= 0 ? (unsigned)first_slot : key_slot(args[1])];
     if (cmd->key_step)
         for (Py_ssize_t i = 1 + cmd->key_step; i < argc; i += cmd->key_step)
             if (b->owners[key_slot(args[i])] != owner)
@@ -2407,23 +2414,30 @@ static PyObject *dict_attr(PyObject *obj, PyObject *name)
     return d;
 }
 
-enum { WARM_WINDOW = 32 };
-
 /* Prefetch the keyspace entries of the local first keys of the next WARM_WINDOW commands, so
- * their cache misses overlap instead of following one another. */
+ * their cache misses overlap instead of following one another; keep their slots for routing. */
 static void warm_batch(Batch *b, PyObject *commands, Py_ssize_t from)
 {
     PyObject *keys[WARM_WINDOW];
     Py_ssize_t n = 0, i, end = PyList_GET_SIZE(commands);
     if (end - from > WARM_WINDOW)
         end = from + WARM_WINDOW;
+    b->window = from;
     for (i = from; i < end; i++) {
         PyObject *argv = PyList_GET_ITEM(commands, i);
+        int *slot = &b->first_slot[i - from];
+        *slot = -1;
         if (!PyList_Check(argv) || PyList_GET_SIZE(argv) < 2)
             continue;
         PyObject *key = PyList_GET_ITEM(argv, 1);
-        if (PyBytes_CheckExact(key) && (!b->owners || b->owners[key_slot(key)] == b->shard))
-            keys[n++] = key;
+        if (!PyBytes_CheckExact(key))
+            continue;
+        if (b->owners) {
+            *slot = (int)key_slot(key);
+            if (b->owners[*slot] != b->shard)
+                continue;
+        }
+        keys[n++] = key;
     }
     PyObject *dicts[3] = {b->data, b->atime, b->expires};
     warm_dicts(dicts, PyDict_GET_SIZE(b->expires) ? 3 : 2, keys, n);
@@ -2522,7 +2536,8 @@ static PyObject *run_batch(PyObject *module, PyObject *const *args, Py_ssize_t n
         const Command *cmd = j == argc ? command_of(items[0]) : NULL;
         if (!cmd || !shape_ok(cmd, argc) || (cmd->container && fam.bound <= 0))
             break;
-        int owner = b.owners && cmd->keyed ? owner_of(&b, cmd, items, argc) : LOCAL, rc;
+        int owner = b.owners && cmd->keyed
+                        ? owner_of(&b, cmd, items, argc, b.first_slot[i - b.window]) : LOCAL, rc;
         if (owner == SPREAD)
             break;
         if (owner == LOCAL || owner == b.shard) {
