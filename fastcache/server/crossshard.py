@@ -14,7 +14,6 @@ the same locks, many clients' commands at once: see "Group commit" below.
 import asyncio
 import itertools
 import pickle
-import weakref
 
 from fastcache.engine.context import Context
 from fastcache.engine.dispatch import run as run_command
@@ -79,7 +78,6 @@ def start(conn, cmd, argv, groups):
 # other's locks anyway, and so would shrink to a command or two each (measured:
 # 1.5 members on average with 50 clients, against the whole client set here).
 GROUP_MAX = 64
-_committers = weakref.WeakKeyDictionary()   # worker -> its _Committer
 
 
 class _Member:
@@ -128,9 +126,9 @@ def start_parts(conn, targets, merge):
     worker = conn.worker
     done = worker.loop.create_future()
     conn.run_async(done)
-    committer = _committers.get(worker)
+    committer = worker.split_groups
     if committer is None:
-        committer = _committers[worker] = _Committer(worker)
+        committer = worker.split_groups = _Committer(worker)
     committer.add(_Member(conn, targets, merge, done))
 
 

@@ -67,6 +67,7 @@ class Worker:
         # Cross-shard lock: the txn holding it, and work that arrived meanwhile.
         self.lock = None
         self.deferred = deque()
+        self.split_groups = None    # split commands across shards, run in groups (crossshard.py)
         self.paused = set()
         self._peer_ctx = {}
         self.loop = None
