@@ -2318,8 +2318,8 @@ static inline int shape_ok(const Command *cmd, Py_ssize_t argc)
     return argc >= -cmd->arity && (cmd->parity == ANY_PARITY || argc % 2 == cmd->parity);
 }
 
-/* The shard that owns every key of the command, or SPREAD. */
-/* first_slot: the slot of args[1], or -1 when not known yet */
+/* The shard that owns every key of the command, or SPREAD. first_slot is args[1]'s slot as
+ * warm_batch found it (-1: not known). */
 static int owner_of(const Batch *b, const Command *cmd, PyObject **args, Py_ssize_t argc,
                     int first_slot)
 {
@@ -2520,12 +2520,9 @@ static PyObject *run_batch(PyObject *module, PyObject *const *args, Py_ssize_t n
         !(b.atime = dict_attr(db, str_atime)) || !(b.clock = PyObject_GetAttr(ks, str_clock)))
         goto done;
 
-    Py_ssize_t warm_at = start;
     for (i = start; i < PyList_GET_SIZE(commands); i++) {
-        if (i == warm_at) {
+        if (i == start || i - b.window == WARM_WINDOW)
             warm_batch(&b, commands, i);
-            warm_at = i + WARM_WINDOW;
-        }
         PyObject *argv = PyList_GET_ITEM(commands, i);
         if (!PyList_Check(argv) || PyList_GET_SIZE(argv) == 0)
             break;

@@ -1393,3 +1393,25 @@ def test_warmed_batches_answer_like_unwarmed_ones(nkeys):
     assert stop == len(batch)
     assert out == want
     assert db.data == expected
+
+
+def test_routing_across_warm_windows_matches_the_python_twin():
+    """Batches longer than one warm window (32 commands): each command's owner comes from the
+    slot warm_batch kept for it, window after window."""
+    if native_run_batch is None:
+        pytest.skip("no C extension")
+    owners = slot_table(2)
+    rnd = random.Random(5)
+    for _ in range(30):
+        batch = [[b"SET", b"k%d" % rnd.randrange(500), b"v"] if rnd.random() < 0.5
+                 else [b"GET", b"k%d" % rnd.randrange(500)] for _ in range(rnd.randrange(1, 150))]
+        results = []
+        for run_batch in (native_run_batch, py_run_batch):
+            ks = Keyspace(1)
+            db = ks.dbs[0]
+            for n in range(0, 500, 3):
+                ks.set(db, b"k%d" % n, b"x")
+            out, fwd = [], [[], []]
+            stop = run_batch([list(argv) for argv in batch], 0, out, db, ks, 2, owners, 0, fwd)
+            results.append((stop, out, fwd, dict(db.data)))
+        assert results[0] == results[1]
