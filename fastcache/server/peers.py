@@ -14,13 +14,21 @@ requests); a locked worker defers other requests in arrival order.
 Most requests get one reply. A subscription (PeerClient.subscribe) gets any
 number, all with its request id, until the asker drops it: replication uses
 one per primary shard to carry a replica's frames from their owner.
+
+Frames are pickles, so only our own user may be on either end of a link: an
+abstract socket has no file permissions, and any local user can connect to
+one (or bind a name before we do). Both ends check the other's credentials.
 """
 import asyncio
+import os
 import pickle
 import socket
 import struct
 
+from fastcache import log
+
 _LEN = struct.Struct("<I")
+_UCRED = struct.Struct("3i")    # struct ucred: pid, uid, gid
 _DUMPS = pickle.dumps
 _LOADS = pickle.loads
 
@@ -35,6 +43,12 @@ FLUSH_MESSAGES = 16
 def peer_address(instance, shard):
     """Abstract-namespace socket name: nothing on disk to clean up."""
     return "\0fastcache-%s-%d" % (instance, shard)
+
+
+def same_user(sock):
+    """Whether the process at the other end of Unix socket sock runs as our user."""
+    _, uid, _ = _UCRED.unpack(sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _UCRED.size))
+    return uid == os.getuid()
 
 
 def encode_frame(messages):
@@ -161,6 +175,13 @@ class PeerServer(_Batched):
         self.gens = []      # per outbox message: the journal generation it follows, or -1
         self.held = []
 
+    def connection_made(self, transport):
+        if not same_user(transport.get_extra_info("socket")):
+            log.warning("Refused a peer link from another user")
+            transport.abort()
+            return
+        super().connection_made(transport)
+
     def _post(self, message):
         journal = self.worker.ks.journal
         if journal is not None:
@@ -220,6 +241,9 @@ async def connect(loop, address, shard, on_lost, attempts=400, delay=0.025):
             sock.close()
             await asyncio.sleep(delay)
             continue
+        if not same_user(sock):
+            sock.close()
+            raise RuntimeError("the peer socket of shard %d belongs to another user" % shard)
         sock.setblocking(False)
         _, protocol = await loop.create_unix_connection(
             lambda: PeerClient(shard, on_lost), sock=sock)
