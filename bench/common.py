@@ -223,12 +223,12 @@ def fastcache_rss(server):
     return sum(vm_rss(p) for p in workers), len(workers)
 
 
-def redis_info_field(server, field):
-    info = server.call("INFO", "memory").decode()
+def redis_info_field(server, field, section="memory"):
+    info = server.call("INFO", section).decode()
     for line in info.split("\r\n"):
         if line.startswith(field + ":"):
             return int(line.split(":", 1)[1])
-    raise BenchError("INFO memory has no %s" % field)
+    raise BenchError("INFO %s has no %s" % (section, field))
 
 
 # -- output --------------------------------------------------------------------
