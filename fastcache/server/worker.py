@@ -312,18 +312,19 @@ class Worker:
         if self.lock != txn:
             return
         self.lock = None
+        # Clients held by the lock run first: with txns queued back to back, the
+        # next one would take the lock at once, every time, and they would starve.
+        for conn in list(self.paused):
+            self.paused.discard(conn)
+            conn.resume_after_lock()
         while self.deferred and self.lock is None:
             item = self.deferred.popleft()
             if callable(item):
                 item()
             else:
                 self._serve_peer(*item)
-        if self.lock is None:
-            for conn in list(self.paused):
-                self.paused.discard(conn)
-                conn.resume_after_lock()
-            if self.waiters.ready:
-                blocking.serve_ready(self)
+        if self.lock is None and self.waiters.ready:
+            blocking.serve_ready(self)
 
     def lock_local(self, txn):
         """A future that resolves once this worker's lock is held by txn."""
