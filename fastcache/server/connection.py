@@ -52,7 +52,8 @@ class ClientConnection(DiskGate, asyncio.Protocol):
         self.last_command = b"NULL"
         self.replies = ReplyOrder(worker.nshards, self._deliver)
         self.parked = None         # (commands, index) held by a barrier or lock
-        self.barrier = False       # a cross-shard command is in flight
+        self.barrier = 0           # cross-shard commands in flight (later ones wait)
+        self.splits = 0            # how many of them are split commands (crossshard groups)
         self.closing = False
         self.quitting = False      # QUIT or a protocol error: no more input is read
         self.close_after_flush = False
@@ -174,6 +175,11 @@ class ClientConnection(DiskGate, asyncio.Protocol):
             fast = self.fast_path_ok()
             while i < n:
                 if self.barrier or worker.lock is not None:
+                    # A split command may queue behind the client's split commands in
+                    # flight: its group runs after theirs, so order holds.
+                    if self.barrier == self.splits and fanout.join_split(self, commands[i]):
+                        i += 1
+                        continue
                     self.parked = (commands, i)
                     if not self.barrier:
                         worker.paused.add(self)
@@ -233,7 +239,7 @@ class ClientConnection(DiskGate, asyncio.Protocol):
         """Reply with what coroutine work returns; this client's later commands
         wait for it (a barrier), so they see its effects."""
         slot = self.reserve()
-        self.barrier = True
+        self.barrier += 1
         asyncio.ensure_future(self._finish(work, slot))
 
     async def _finish(self, work, slot):
@@ -241,9 +247,26 @@ class ClientConnection(DiskGate, asyncio.Protocol):
             reply = await work
         except Exception as exc:  # a lost peer link; the worker is stopping anyway
             reply = Error("ERR multi-shard command failed: %s" % exc)
-        self.barrier = False
+        self.settle(slot, reply)
+        self.resume_if_free()
+
+    def start_split(self):
+        """The reply slot of a split command about to join a group (crossshard.py);
+        it holds the barrier until settled, with no task of its own."""
+        slot = self.reserve()
+        self.barrier += 1
+        self.splits += 1
+        return slot
+
+    def settle(self, slot, reply, split=False):
+        """A cross-shard command's reply; the caller then calls resume_if_free."""
+        self.barrier -= 1
+        if split:
+            self.splits -= 1
         self.fill(slot, self.encode(reply))
-        if self.parked is not None:
+
+    def resume_if_free(self):
+        if not self.barrier and self.parked is not None:
             self.resume_after_lock()
 
     def resume_after_lock(self):

@@ -3,7 +3,7 @@ and whole-keyspace commands sent to every shard; replies are merged here."""
 import random
 
 from fastcache.engine.errors import CommandError
-from fastcache.engine.registry import SPLIT_OK, SPLIT_ORDERED, SPLIT_SUM
+from fastcache.engine.registry import KEYS, SPLIT_OK, SPLIT_ORDERED, SPLIT_SUM, resolve
 from fastcache.protocol.replies import OK, Error
 from fastcache.engine.scan import parse_cursor
 from fastcache.engine.slots import key_slot
@@ -97,6 +97,27 @@ def across_shards(conn, cmd, argv, groups):
     targets, merge = plan_split(cmd, argv, groups)
     conn.worker.stats.commands -= len(targets) - 1  # one client command, however split
     crossshard.start_parts(conn, targets, merge)
+
+
+def join_split(conn, argv):
+    """Run argv as across_shards would if it is a split command whose keys span
+    shards, and say whether it did. Called while the client's earlier split
+    commands are in flight: this one joins their queue rather than wait for
+    them. Anything dispatch would treat specially is left to it."""
+    if (conn.multi is not None or not conn.authenticated or conn.channels or conn.patterns
+            or conn.splits >= crossshard.CLIENT_MAX):
+        return False
+    try:
+        cmd = resolve(argv)
+    except CommandError:
+        return False
+    if cmd.split is None or cmd.route is not KEYS or not well_formed_split(cmd, argv):
+        return False
+    groups = group_keys(conn.worker, cmd, argv)
+    if len(groups) < 2:
+        return False
+    across_shards(conn, cmd, argv, groups)
+    return True
 
 
 # -- whole-keyspace commands ---------------------------------------------------

@@ -380,10 +380,8 @@ def _peer_lock(worker, payload, txn):
 
 
 def _peer_lockcall(worker, payload, txn):
-    """Take the lock for txn and run parts of split commands [(db, argv)] under it, in order."""
-    worker.lock = txn
-    return [worker.execute(worker.peer_context(dbnum, 2), argv, part=True)
-            for dbnum, argv in payload]
+    from fastcache.server.crossshard import peer_lockcall
+    return peer_lockcall(worker, payload, txn)
 
 
 def _peer_unlock(worker, payload, txn):

@@ -5,6 +5,7 @@ Each script runs on the 4-shard fastcache and on the reference redis-server
 order legitimately differs (KEYS, SCAN pages) are compared sorted."""
 import threading
 
+import hiredis
 import pytest
 
 from tests.support.differential import compare
@@ -336,9 +337,29 @@ def _mget_values(reply):
     return values
 
 
-def _hammer(port, shared, own, db, writer, rounds, torn, failures):
-    """Pipelines of cross-shard MSETs of every shared key to one value, MGETs
-    of them, and writes then reads of this client's own keys."""
+def _decode(raw):
+    reader = hiredis.Reader()
+    reader.feed(raw)
+    return reader.gets()
+
+
+def _check_moving_key(reply, torn):
+    """EXISTS then MGET of the two names a renamer moves one key between."""
+    exists, values = reply
+    if exists != 1 or sum(v is not None for v in values) != 1:
+        torn.append(("rename", exists, values))
+
+
+def _check_shared(values, db, torn):
+    # Every MSET writes every shared key: a mix means one was seen half done.
+    if len(set(values)) != 1 or not values[0].startswith(b"%d:" % db):
+        torn.append(values)
+
+
+def _hammer(port, shared, own, moving, db, writer, rounds, torn, failures):
+    """Pipelines of cross-shard MSETs of every shared key to one value, back to
+    back (so a client's splits share groups), MGETs of them, writes then reads
+    of this client's own keys, and reads of a key a renamer moves (db 0)."""
     client = RawClient(port)
     try:
         if db:
@@ -348,48 +369,103 @@ def _hammer(port, shared, own, db, writer, rounds, torn, failures):
             commands = [("MSET", *[x for k in shared for x in (k, value)]),
                         ("MGET", *shared),
                         ("MSET", *[x for k in own for x in (k, value)]),
+                        ("MSET", *[x for k in shared for x in (k, value + b"b")]),
+                        ("MGET", *shared),
+                        ("EXISTS", *moving),
+                        ("MGET", *moving),
                         ("ECHO", str(i)),
                         ("MGET", *own),
                         ("DEL", *own[:2]),
                         ("MGET", *shared)]
             replies = _pipeline(client, commands)
             expected_own = b"*%d\r\n" % len(own) + _bulk(value) * len(own)
-            if (replies[0] != b"+OK\r\n" or replies[2] != b"+OK\r\n"
-                    or replies[3] != _bulk(str(i).encode()) or replies[4] != expected_own
-                    or replies[5] != b":2\r\n"):
+            if (replies[0] != b"+OK\r\n" or replies[2] != b"+OK\r\n" or replies[3] != b"+OK\r\n"
+                    or replies[7] != _bulk(str(i).encode()) or replies[8] != expected_own
+                    or replies[9] != b":2\r\n"):
                 failures.append((writer, i, replies))
                 return
-            for reply in (replies[1], replies[6]):
-                values = _mget_values(reply)
-                # Every MSET writes every shared key: a mix means one was seen half done.
-                if len(set(values)) != 1 or not values[0].startswith(b"%d:" % db):
-                    torn.append(values)
+            for reply in (replies[1], replies[4], replies[10]):
+                _check_shared(_mget_values(reply), db, torn)
+            if db == 0:
+                _check_moving_key((_decode(replies[5]), _decode(replies[6])), torn)
     except Exception as exc:  # reported by the test, not lost in the thread
         failures.append((writer, repr(exc)))
     finally:
         client.close()
 
 
+def _renamer(port, moving, stop, failures):
+    """Moves one key between two shards with RENAME, two at a time."""
+    client = RawClient(port)
+    try:
+        while not stop.is_set():
+            replies = _pipeline(client, [("RENAME", moving[0], moving[1]),
+                                         ("RENAME", moving[1], moving[0])])
+            if replies != [b"+OK\r\n"] * 2:
+                failures.append(("renamer", replies))
+                return
+    except Exception as exc:
+        failures.append(("renamer", repr(exc)))
+    finally:
+        client.close()
+
+
+def _transactions(port, shared, moving, stop, torn, failures):
+    """Cross-shard MULTI/EXEC reads, and WATCHed MSETs that run or abort whole."""
+    client = RawClient(port)
+    try:
+        n = 0
+        while not stop.is_set():
+            n += 1
+            replies = _pipeline(client, [
+                ("MULTI",), ("MGET", *shared), ("EXISTS", *moving), ("MGET", *moving), ("EXEC",),
+                ("WATCH", shared[0]), ("MGET", *shared), ("MULTI",),
+                ("MSET", *[x for k in shared for x in (k, b"0:txn:%d" % n)]), ("EXEC",)])
+            reads = _decode(replies[4])
+            if reads is None or replies[9] not in (b"*1\r\n+OK\r\n", b"*-1\r\n"):
+                failures.append(("transactions", replies))
+                return
+            _check_shared(reads[0], 0, torn)
+            _check_moving_key(reads[1:], torn)
+            _check_shared(_mget_values(replies[6]), 0, torn)
+    except Exception as exc:
+        failures.append(("transactions", repr(exc)))
+    finally:
+        client.close()
+
+
 @pytest.mark.parametrize("nshards", [2, 4])
 def test_concurrent_split_commands_are_atomic_and_ordered(nshards, request):
-    """Many clients MSET and MGET the same keys across every shard at once (so
-    their commands run in shared lock groups); each MGET sees all or none of
-    each MSET, in any db, and each client's replies come back in order."""
+    """Many clients pipeline MSETs and MGETs of the same keys across every shard
+    at once (so their commands run in shared lock groups, several of a client's
+    in one group), beside a cross-shard RENAME loop and MULTI/EXEC and WATCH
+    clients; each MGET sees all or none of each MSET, in any db, a moved key is
+    always in exactly one place, and each client's replies come back in order."""
     server = request.getfixturevalue("fc%d" % nshards)
     check = RawClient(server.port)
     try:
         assert check.call("FLUSHALL") == b"+OK\r\n"
         shared = round_robin(nshards, 3 * nshards, "grp")
+        moving = one_per_shard(nshards, "mv")[:2]
+        assert check.call("SET", moving[0], "x") == b"+OK\r\n"
+        check.call("MSET", *[x for k in shared for x in (k, "0:start")])
         torn, failures, threads = [], [], []
+        stop = threading.Event()
+        side = [threading.Thread(target=_renamer, args=(server.port, moving, stop, failures)),
+                threading.Thread(target=_transactions,
+                                 args=(server.port, shared, moving, stop, torn, failures))]
         for writer in range(16):
             own = round_robin(nshards, 2 * nshards, "own%d" % writer)
             db = 3 if writer % 4 == 3 else 0
             threads.append(threading.Thread(target=_hammer, args=(
-                server.port, shared, own, db, writer, 60, torn, failures)))
-        for t in threads:
+                server.port, shared, own, moving, db, writer, 40, torn, failures)))
+        for t in side + threads:
             t.start()
         for t in threads:
             t.join(120)
+        stop.set()
+        for t in side:
+            t.join(30)
         assert not failures, failures[:3]
         assert not torn, torn[:3]
         for db in (0, 3):
@@ -398,3 +474,99 @@ def test_concurrent_split_commands_are_atomic_and_ordered(nshards, request):
             assert len(set(values)) == 1 and values[0].startswith(b"%d:" % db), values
     finally:
         check.close()
+
+def _split_pipeline(rng, keys, rounds):
+    """A pipeline mixing split commands (several in a row, so they share
+    groups), local and forwarded commands, SELECT, errors, MULTI/EXEC and WATCH."""
+    def some(lo, hi):
+        return [rng.choice(keys) for _ in range(rng.randint(lo, hi))]
+
+    commands = []
+    for i in range(rounds):
+        value = "v%d" % i
+        pick = rng.random()
+        if pick < 0.35:  # a run of split commands back to back
+            for _ in range(rng.randint(2, 6)):
+                kind = rng.choice(["MSET", "MGET", "DEL", "EXISTS", "UNLINK", "TOUCH"])
+                if kind == "MSET":
+                    commands.append(("MSET", *[x for k in some(2, 5) for x in (k, value)]))
+                else:
+                    commands.append((kind, *some(1, 6)))
+        elif pick < 0.45:
+            commands.append(("SELECT", str(rng.randint(0, 2))))
+        elif pick < 0.55:
+            key = rng.choice(keys)
+            commands += [("SET", key, value), ("GET", key), ("APPEND", key, "x")]
+        elif pick < 0.62:
+            key = rng.choice(keys)
+            commands += [("INCR", key), ("LPUSH", key, value), ("GET", key)]  # errors by type
+        elif pick < 0.68:
+            commands += [("MSET", *some(3, 3)), ("MGET",), ("FLUSHALL", "BOGUS"),
+                         ("ECHO", value), ("DBSIZE",), ("PING",)]
+        elif pick < 0.76:
+            commands += [("MULTI",), ("MSET", *[x for k in some(2, 4) for x in (k, value)]),
+                         ("MGET", *some(2, 4)), ("DEL", *some(1, 3)), ("EXEC",)]
+        elif pick < 0.80:  # cross-shard commands that are not split: the splits queue behind
+            src, dst = rng.choice(keys), rng.choice(keys)
+            commands += [("SET", src, value), ("RENAME", src, dst),
+                         ("MSET", *[x for k in some(2, 4) for x in (k, value + "r")]),
+                         ("COPY", dst, src), ("MGET", src, dst, *some(1, 3))]
+        elif pick < 0.86:
+            watched = rng.choice(keys)
+            commands += [("WATCH", watched), ("MSET", *[x for k in some(1, 3) for x in (k, value)]),
+                         ("MULTI",), ("GET", watched), ("MGET", *some(2, 3)), ("EXEC",)]
+        else:
+            commands += [("MGET", *some(2, 6)), ("EXISTS", *some(2, 6)), ("DBSIZE",)]
+    return commands
+
+
+@pytest.mark.parametrize("proto", [2, 3])
+@pytest.mark.parametrize("nshards", [2, 4])
+def test_pipelined_split_commands_match_redis(nshards, proto, redis_ref, request):
+    """Pipelines of MSET/MGET/DEL/... across shards, back to back and between
+    local commands, SELECT, errors, MULTI/EXEC and WATCH: every reply, in
+    order, as redis-server gives it."""
+    import random
+
+    server = request.getfixturevalue("fc%d" % nshards)
+    keys = round_robin(nshards, 3 * nshards, "sp") + ["{sp}a", "{sp}b"]
+    rng = random.Random(nshards * 10 + proto)
+    clients = [RawClient(redis_ref.port), RawClient(server.port)]
+    try:
+        for client in clients:
+            assert client.call("FLUSHALL") == b"+OK\r\n"
+            if proto == 3:
+                client.call("HELLO", "3")
+        for chunk in range(6):
+            commands = _split_pipeline(rng, keys, 60)
+            expected, got = (_pipeline(client, commands) for client in clients)
+            for command, want, have in zip(commands, expected, got):
+                assert have == want, (chunk, command, want, have)
+            for client in clients:
+                assert client.call("SELECT", "0") == b"+OK\r\n"
+    finally:
+        for client in clients:
+            client.close()
+
+
+@pytest.mark.parametrize("nshards", [2, 4])
+def test_split_run_longer_than_a_group(nshards, request):
+    """A client's split commands spread over several groups: the commands after
+    them wait for the last group, not the first. Past CLIENT_MAX in flight, the
+    next ones wait too."""
+    from fastcache.server.crossshard import CLIENT_MAX, GROUP_MAX
+
+    server = request.getfixturevalue("fc%d" % nshards)
+    keys = one_per_shard(nshards, "run")
+    client = RawClient(server.port)
+    try:
+        assert client.call("FLUSHALL") == b"+OK\r\n"
+        n = CLIENT_MAX + GROUP_MAX // 2
+        commands = [("MSET", *[x for k in keys for x in (k, "%d" % i)]) for i in range(n)]
+        commands += [("GET", k) for k in keys] + [("INCR", keys[0]), ("MGET", *keys)]
+        last = b"%d" % (n - 1)
+        assert _pipeline(client, commands) == (
+            [b"+OK\r\n"] * n + [_bulk(last)] * len(keys) + [b":%d\r\n" % n]
+            + [b"*%d\r\n" % len(keys) + _bulk(b"%d" % n) + _bulk(last) * (len(keys) - 1)])
+    finally:
+        client.close()
