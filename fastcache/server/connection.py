@@ -204,13 +204,10 @@ class ClientConnection(DiskGate, asyncio.Protocol):
         self.flush()
 
     def fast_path_ok(self):
-        """Whether the native fast path may run this client's commands: it
-        skips the command table, so only for a plain authenticated client,
-        only while the slowlog does not time O(1) commands, and only while no
-        client waits on this shard's keys (a push must serve it)."""
-        return (self.authenticated and self.multi is None and self.worker.untimed_fast
-                and not self.worker.ks.watched and not self.worker.waiters.by_key
-                and not (self.channels or self.patterns))
+        """Whether the native fast path may run this client's commands: only
+        for a plain authenticated client, and while the worker allows it."""
+        return (self.authenticated and self.multi is None and not (self.channels or self.patterns)
+                and self.worker.fast_path_open())
 
     def subscriptions(self):
         return len(self.channels) + len(self.patterns)

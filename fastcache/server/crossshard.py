@@ -183,7 +183,7 @@ def run_parts(worker, parts):
     forwarded commands (worker._peer_batch); its encoded replies are read back
     into values for the merge. The rest go through the command table."""
     ks = worker.ks
-    if not worker.untimed_fast or ks.watched or worker.waiters.by_key:
+    if not worker.fast_path_open():
         return [worker.execute(ctx, argv, part=True) for ctx, argv in parts]
     journal = ks.journal
     records = None

@@ -28,17 +28,16 @@ import asyncio
 import json
 import os
 import socket
-import struct
 
 from fastcache import log
+from fastcache.server.peers import UCRED
 
 WINDOW = 64          # commands per verdict, doubled by each move the connection made
 MAX_DOUBLINGS = 5
 SHARE = 0.9          # of the window's commands forwarded to one shard
 SHALLOW = 4          # forwards in a pass of a client that waits for its replies
 _STATE_MAX = 4096    # bytes of a state record (names are short printable text)
-_CRED = struct.Struct("iII")   # struct ucred: pid, uid, gid
-_ANCILLARY = socket.CMSG_SPACE(4 * array.array("i").itemsize) + socket.CMSG_SPACE(_CRED.size)
+_ANCILLARY = socket.CMSG_SPACE(4 * array.array("i").itemsize) + socket.CMSG_SPACE(UCRED.size)
 
 
 def address(instance, shard):
@@ -213,7 +212,7 @@ class Handoff:
                 if kind == socket.SCM_RIGHTS:
                     fds.extend(array.array("i", payload[:len(payload) - len(payload) % 4]))
                 elif kind == socket.SCM_CREDENTIALS:
-                    uid = _CRED.unpack_from(payload)[1]
+                    uid = UCRED.unpack_from(payload)[1]
             self._adopt(data, fds, uid)
 
     def _adopt(self, data, fds, uid):

@@ -28,7 +28,7 @@ import struct
 from fastcache import log
 
 _LEN = struct.Struct("<I")
-_UCRED = struct.Struct("3i")    # struct ucred: pid, uid, gid
+UCRED = struct.Struct("iII")   # struct ucred: pid, uid, gid
 _DUMPS = pickle.dumps
 _LOADS = pickle.loads
 
@@ -47,7 +47,7 @@ def peer_address(instance, shard):
 
 def same_user(sock):
     """Whether the process at the other end of Unix socket sock runs as our user."""
-    _, uid, _ = _UCRED.unpack(sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _UCRED.size))
+    _, uid, _ = UCRED.unpack(sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, UCRED.size))
     return uid == os.getuid()
 
 

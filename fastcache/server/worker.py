@@ -229,6 +229,12 @@ class Worker:
 
     # -- routing -------------------------------------------------------------
 
+    def fast_path_open(self):
+        """Whether the native fast path may run commands here at all: it skips the
+        command table, so only while the slowlog does not time O(1) commands, no
+        key is WATCHed and no client waits on this shard's keys (a push must serve it)."""
+        return self.untimed_fast and not self.ks.watched and not self.waiters.by_key
+
     def owner_of(self, key):
         return self.slot_owner[key_slot(key)]
 
@@ -350,7 +356,7 @@ def _peer_batch(worker, payload, txn):
     encode = ENCODERS[proto].encode
     out = []
     i, n = 0, len(argvs)
-    fast = worker.untimed_fast and not worker.ks.watched and not worker.waiters.by_key
+    fast = worker.fast_path_open()
     journal = worker.ks.journal
     while i < n:
         if fast:
