@@ -203,11 +203,15 @@ class ClientConnection(DiskGate, asyncio.Protocol):
             affinity.after_pass(self)
         self.flush()
 
+    def plain(self):
+        """Authenticated, outside MULTI and pub/sub: its commands need none of
+        dispatch's special cases."""
+        return self.authenticated and self.multi is None and not (self.channels or self.patterns)
+
     def fast_path_ok(self):
         """Whether the native fast path may run this client's commands: only
-        for a plain authenticated client, and while the worker allows it."""
-        return (self.authenticated and self.multi is None and not (self.channels or self.patterns)
-                and self.worker.fast_path_open())
+        for a plain client, and while the worker allows it."""
+        return self.plain() and self.worker.fast_path_open()
 
     def subscriptions(self):
         return len(self.channels) + len(self.patterns)

@@ -104,8 +104,7 @@ def join_split(conn, argv):
     shards, and say whether it did. Called while the client's earlier split
     commands are in flight: this one joins their queue rather than wait for
     them. Anything dispatch would treat specially is left to it."""
-    if (conn.multi is not None or not conn.authenticated or conn.channels or conn.patterns
-            or conn.splits >= crossshard.CLIENT_MAX):
+    if not conn.plain() or conn.splits >= crossshard.CLIENT_MAX:
         return False
     try:
         cmd = resolve(argv)
